@@ -1,0 +1,125 @@
+// Package billing holds the records the pipeline works on: customers, policies, subscriptions,
+// payments and trigger records. It has no behaviour beyond validation; pricing lives in rating,
+// invoices in invoice, persistence in store.
+package billing
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bilean/bilean/interval"
+	"github.com/govalues/decimal"
+)
+
+// Customer statuses.
+const (
+	Active = "active"
+	Frozen = "frozen"
+	Closed = "closed"
+)
+
+// Customer is one Keystone project that is billed.
+type Customer struct {
+	ID        string // Keystone project id
+	Name      string
+	Currency  string // ISO 4217, e.g. EUR
+	Timezone  string // IANA name used on documents; periods use the billing timezone
+	Contacts  []string
+	TaxRate   decimal.Decimal // e.g. 0.20 for 20 %
+	TaxExempt bool
+	Status    string
+	Policy    string // default policy when no subscription covers a second
+}
+
+// Validate checks the fields an invoice depends on.
+func (c Customer) Validate() error {
+	var errs []error
+	if c.ID == "" {
+		errs = append(errs, errors.New("id: required"))
+	}
+	if len(c.Currency) != 3 {
+		errs = append(errs, fmt.Errorf("currency %q: want a 3-letter ISO 4217 code", c.Currency))
+	}
+	if c.TaxRate.IsNeg() || c.TaxRate.Cmp(decimal.One) > 0 {
+		errs = append(errs, fmt.Errorf("tax_rate %s: want a fraction from 0 to 1, e.g. 0.20", c.TaxRate))
+	}
+	if c.Timezone != "" {
+		if _, err := time.LoadLocation(c.Timezone); err != nil {
+			errs = append(errs, fmt.Errorf("timezone %q: unknown IANA zone", c.Timezone))
+		}
+	}
+	switch c.Status {
+	case "", Active, Frozen, Closed:
+	default:
+		errs = append(errs, fmt.Errorf("status %q: want active, frozen or closed", c.Status))
+	}
+	return errors.Join(errs...)
+}
+
+// RuleSpec is one rule of a policy as written in configuration: a registered rule type and its
+// spec, kept as YAML text so the rule plugin decodes it strictly.
+type RuleSpec struct {
+	Type string // e.g. os.nova.server
+	Spec string // YAML mapping
+}
+
+// Policy is a named set of rules plus a recurring fee.
+type Policy struct {
+	Name        string
+	Currency    string
+	Description string
+	// Fee is charged per period in arrears and prorated to the second.
+	Fee   decimal.Decimal
+	Rules []RuleSpec
+}
+
+// Subscription puts a customer on a policy over [Start, End). A zero End means open.
+type Subscription struct {
+	ID         int64
+	CustomerID string
+	Policy     string
+	Start      time.Time
+	End        time.Time
+}
+
+// Range returns the subscription's half-open range.
+func (s Subscription) Range() interval.Range { return interval.New(s.Start, s.End) }
+
+// ResourceID is the pseudo-resource under which the subscription's fee ranges are recorded.
+func (s Subscription) ResourceID() string { return fmt.Sprintf("subscription/%d", s.ID) }
+
+// Payment is money received from a customer.
+type Payment struct {
+	ID         int64
+	CustomerID string
+	Amount     decimal.Decimal
+	Currency   string
+	ReceivedAt time.Time
+	Reference  string
+}
+
+// Record is a trigger record: a span [Start, End) during which a resource existed with fixed
+// attributes. A zero End means the resource still exists.
+type Record struct {
+	ID           int64
+	ResourceKey  int64 // store surrogate for (customer, resource id)
+	ResourceID   string
+	ResourceType string
+	CustomerID   string
+	Start        time.Time
+	End          time.Time
+	Attributes   map[string]string
+	Source       string // import, listener, gnocchi, demo…
+	Version      int64  // bumped by the store on every change
+	Settled      bool   // closed and wholly billed
+}
+
+// Range returns the record's half-open range.
+func (r Record) Range() interval.Range { return interval.New(r.Start, r.End) }
+
+// Ref identifies a record at one version, so the store settles only what was billed.
+type Ref struct {
+	ID      int64
+	Version int64
+}

@@ -1,0 +1,171 @@
+// Package invoice holds the invoice model, money and rounding, and the invoice arithmetic.
+//
+// Invariants (each has a test named after it):
+//   - every line amount is rounded once, with the configured Rounding;
+//   - an invoice's subtotal is the sum of its rounded lines; tax is the rounded taxable subtotal
+//     times the rate; total = subtotal + tax;
+//   - balance due = previous balance + total − payments received in the period;
+//   - a billed range belongs to exactly one live invoice (the store enforces it).
+package invoice
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bilean/bilean/interval"
+	"github.com/govalues/decimal"
+)
+
+// Status is an invoice's place in its life: draft → issued → void.
+type Status string
+
+// Invoice statuses.
+const (
+	Draft  Status = "draft"
+	Issued Status = "issued"
+	Void   Status = "void"
+)
+
+// Kind says which run produced an invoice.
+type Kind string
+
+// Invoice kinds. Interim invoices are never stored.
+const (
+	Scheduled Kind = "scheduled"
+	Interim   Kind = "interim"
+)
+
+// Section groups lines on a document.
+type Section string
+
+// Line sections, in the order documents print them.
+const (
+	Recurring  Section = "recurring"  // policy fees, prorated to the second
+	Usage      Section = "usage"      // trigger records inside the period
+	Adjustment Section = "adjustment" // usage from an earlier, already invoiced period
+	Credit     Section = "credit"     // billed earlier but not used (a span closed late)
+)
+
+// Line is one priced piece of an invoice.
+type Line struct {
+	Section      Section
+	ResourceID   string // OpenStack id, or "subscription/<id>" for a recurring fee
+	ResourceType string // e.g. os.nova.server
+	Description  string
+	Policy       string
+	Region       string
+	Start        time.Time // inclusive, UTC
+	End          time.Time // exclusive, UTC
+	Seconds      int64
+	Quantity     decimal.Decimal
+	Unit         string
+	UnitPrice    decimal.Decimal
+	Amount       decimal.Decimal // rounded once
+	Attributes   map[string]string
+}
+
+// RangeKind says whether a billed range was charged or credited.
+type RangeKind string
+
+// Billed range kinds.
+const (
+	Charge   RangeKind = "charge"
+	Credited RangeKind = "credit"
+)
+
+// BilledRange records that one resource's range is billed on one invoice. Contiguous ranges of the
+// same resource and kind are merged before they are stored.
+type BilledRange struct {
+	ResourceKey  int64 // store surrogate key; 0 lets the store resolve ResourceID
+	ResourceID   string
+	ResourceType string
+	Kind         RangeKind
+	Range        interval.Range
+}
+
+// Invoice is one customer's bill for one period.
+type Invoice struct {
+	ID              int64
+	Number          string // gapless per series; empty until issued
+	Kind            Kind
+	Status          Status
+	CustomerID      string
+	CustomerName    string
+	Currency        string
+	Period          interval.Range
+	IssuedAt        time.Time
+	Lines           []Line
+	Ranges          []BilledRange
+	Subtotal        decimal.Decimal
+	TaxRate         decimal.Decimal
+	Tax             decimal.Decimal
+	Total           decimal.Decimal
+	Payments        decimal.Decimal // received during the period
+	PreviousBalance decimal.Decimal // owed before the period (invoiced minus paid)
+	BalanceDue      decimal.Decimal // carried forward: previous + total − payments
+	RunID           string
+	Replaces        string // number of the voided invoice this one regenerates
+	ReplacedBy      string
+	VoidReason      string
+}
+
+// Calculate computes subtotal, tax, total and balance from the lines, which must already be
+// rounded. Tax is the rounded product of the rounded subtotal and the rate.
+func (inv *Invoice) Calculate(r Rounding) error {
+	sub := decimal.Zero
+	for i, l := range inv.Lines {
+		var err error
+		if sub, err = sub.Add(l.Amount); err != nil {
+			return fmt.Errorf("invoice for %s: line %d: %w", inv.CustomerID, i+1, err)
+		}
+	}
+	inv.Subtotal = sub.Pad(r.Scale)
+	tax, err := sub.Mul(inv.TaxRate)
+	if err != nil {
+		return fmt.Errorf("invoice for %s: tax: %w", inv.CustomerID, err)
+	}
+	inv.Tax = r.Round(tax)
+	if inv.Total, err = inv.Subtotal.Add(inv.Tax); err != nil {
+		return fmt.Errorf("invoice for %s: total: %w", inv.CustomerID, err)
+	}
+	due, err := inv.PreviousBalance.Add(inv.Total)
+	if err == nil {
+		due, err = due.Sub(inv.Payments)
+	}
+	if err != nil {
+		return fmt.Errorf("invoice for %s: balance: %w", inv.CustomerID, err)
+	}
+	inv.BalanceDue = due.Pad(r.Scale)
+	inv.Payments = inv.Payments.Pad(r.Scale)
+	inv.PreviousBalance = inv.PreviousBalance.Pad(r.Scale)
+	return nil
+}
+
+// MergeRanges sorts ranges by resource and kind and merges the contiguous or overlapping ones, so
+// that the store holds one range per resource per kind wherever the usage was continuous.
+func MergeRanges(in []BilledRange) []BilledRange {
+	type key struct {
+		id   string
+		kind RangeKind
+	}
+	groups := map[key][]interval.Range{}
+	first := map[key]BilledRange{}
+	var order []key
+	for _, br := range in {
+		k := key{br.ResourceID, br.Kind}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+			first[k] = br
+		}
+		groups[k] = append(groups[k], br.Range)
+	}
+	out := make([]BilledRange, 0, len(in))
+	for _, k := range order {
+		for _, r := range interval.NewSet(groups[k]...) {
+			br := first[k]
+			br.Range = r
+			out = append(out, br)
+		}
+	}
+	return out
+}
