@@ -19,8 +19,8 @@ var Forever = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // Range is the half-open interval [Start, End).
 type Range struct {
-	Start time.Time
-	End   time.Time
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
 }
 
 // New returns [start, end) normalised to UTC whole seconds. A zero end means Forever.
@@ -139,7 +139,9 @@ func (s Set) Seconds() int64 {
 }
 
 // Union returns s ∪ o.
-func (s Set) Union(o Set) Set { return NewSet(append(append(make([]Range, 0, len(s)+len(o)), s...), o...)...) }
+func (s Set) Union(o Set) Set {
+	return NewSet(append(append(make([]Range, 0, len(s)+len(o)), s...), o...)...)
+}
 
 // IntersectRange returns s ∩ r.
 func (s Set) IntersectRange(r Range) Set {

@@ -48,20 +48,20 @@ const (
 
 // Line is one priced piece of an invoice.
 type Line struct {
-	Section      Section
-	ResourceID   string // OpenStack id, or "subscription/<id>" for a recurring fee
-	ResourceType string // e.g. os.nova.server
-	Description  string
-	Policy       string
-	Region       string
-	Start        time.Time // inclusive, UTC
-	End          time.Time // exclusive, UTC
-	Seconds      int64
-	Quantity     decimal.Decimal
-	Unit         string
-	UnitPrice    decimal.Decimal
-	Amount       decimal.Decimal // rounded once
-	Attributes   map[string]string
+	Section      Section           `json:"section"`
+	ResourceID   string            `json:"resource_id"`   // OpenStack id, or "subscription/<id>" for a recurring fee
+	ResourceType string            `json:"resource_type"` // e.g. os.nova.server
+	Description  string            `json:"description"`
+	Policy       string            `json:"policy,omitempty"`
+	Region       string            `json:"region,omitempty"`
+	Start        time.Time         `json:"start"` // inclusive, UTC
+	End          time.Time         `json:"end"`   // exclusive, UTC
+	Seconds      int64             `json:"seconds"`
+	Quantity     decimal.Decimal   `json:"quantity"`
+	Unit         string            `json:"unit"`
+	UnitPrice    decimal.Decimal   `json:"unit_price"`
+	Amount       decimal.Decimal   `json:"amount"` // rounded once
+	Attributes   map[string]string `json:"attributes,omitempty"`
 }
 
 // RangeKind says whether a billed range was charged or credited.
@@ -76,37 +76,37 @@ const (
 // BilledRange records that one resource's range is billed on one invoice. Contiguous ranges of the
 // same resource and kind are merged before they are stored.
 type BilledRange struct {
-	ResourceKey  int64 // store surrogate key; 0 lets the store resolve ResourceID
-	ResourceID   string
-	ResourceType string
-	Kind         RangeKind
-	Range        interval.Range
+	ResourceKey  int64          `json:"resource_key,omitempty"` // store surrogate key; 0 lets the store resolve ResourceID
+	ResourceID   string         `json:"resource_id"`
+	ResourceType string         `json:"resource_type"`
+	Kind         RangeKind      `json:"kind"`
+	Range        interval.Range `json:"range"`
 }
 
 // Invoice is one customer's bill for one period.
 type Invoice struct {
-	ID              int64
-	Number          string // gapless per series; empty until issued
-	Kind            Kind
-	Status          Status
-	CustomerID      string
-	CustomerName    string
-	Currency        string
-	Period          interval.Range
-	IssuedAt        time.Time
-	Lines           []Line
-	Ranges          []BilledRange
-	Subtotal        decimal.Decimal
-	TaxRate         decimal.Decimal
-	Tax             decimal.Decimal
-	Total           decimal.Decimal
-	Payments        decimal.Decimal // received during the period
-	PreviousBalance decimal.Decimal // owed before the period (invoiced minus paid)
-	BalanceDue      decimal.Decimal // carried forward: previous + total − payments
-	RunID           string
-	Replaces        string // number of the voided invoice this one regenerates
-	ReplacedBy      string
-	VoidReason      string
+	ID              int64           `json:"id,omitempty"`
+	Number          string          `json:"number"` // gapless per series; empty until issued
+	Kind            Kind            `json:"kind"`
+	Status          Status          `json:"status"`
+	CustomerID      string          `json:"customer_id"`
+	CustomerName    string          `json:"customer_name"`
+	Currency        string          `json:"currency"`
+	Period          interval.Range  `json:"period"`
+	IssuedAt        time.Time       `json:"issued_at"`
+	Lines           []Line          `json:"lines"`
+	Ranges          []BilledRange   `json:"ranges,omitempty"`
+	Subtotal        decimal.Decimal `json:"subtotal"`
+	TaxRate         decimal.Decimal `json:"tax_rate"`
+	Tax             decimal.Decimal `json:"tax"`
+	Total           decimal.Decimal `json:"total"`
+	Payments        decimal.Decimal `json:"payments"`         // received during the period
+	PreviousBalance decimal.Decimal `json:"previous_balance"` // owed before the period (invoiced minus paid)
+	BalanceDue      decimal.Decimal `json:"balance_due"`      // carried forward: previous + total − payments
+	RunID           string          `json:"run_id"`
+	Replaces        string          `json:"replaces,omitempty"` // number of the voided invoice this one regenerates
+	ReplacedBy      string          `json:"replaced_by,omitempty"`
+	VoidReason      string          `json:"void_reason,omitempty"`
 }
 
 // Calculate computes subtotal, tax, total and balance from the lines, which must already be

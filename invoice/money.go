@@ -99,3 +99,6 @@ func ParseAmount(s string) (decimal.Decimal, error) {
 	}
 	return d, nil
 }
+
+// Hundred is the decimal 100, to show rates as percentages.
+var Hundred = decimal.MustNew(100, 0)

@@ -1,0 +1,288 @@
+// Package config loads etc/bilean.yaml: decoded strictly (unknown keys are errors naming their
+// line), defaults applied in one place (WithDefaults), every problem reported at once (Validate).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bilean/bilean/invoice"
+	"github.com/govalues/decimal"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole of bilean.yaml.
+type Config struct {
+	// Path is the file the config was read from (empty for the built-in default).
+	Path      string    `yaml:"-"`
+	Database  Database  `yaml:"database"`
+	Billing   Billing   `yaml:"billing"`
+	Numbering Numbering `yaml:"numbering"`
+	Pipeline  Pipeline  `yaml:"pipeline"`
+	Log       Log       `yaml:"log"`
+}
+
+// Database says where the store lives.
+type Database struct {
+	// URL is "sqlite:PATH" (or a bare path) for the embedded store. BILEAN_DATABASE_URL overrides
+	// it. Defaults to sqlite:var/bilean.db.
+	URL string `yaml:"url"`
+}
+
+// Billing holds the money and time rules.
+type Billing struct {
+	// Timezone of the billing periods (IANA name). Defaults to UTC.
+	Timezone string `yaml:"timezone"`
+	// Rounding applied once per line and to tax. Defaults to half_up, 2 decimals.
+	Rounding invoice.Rounding `yaml:"rounding"`
+	// DefaultPolicy prices usage no subscription covers. Optional.
+	DefaultPolicy string `yaml:"default_policy"`
+	// TaxRate applies to customers with no rate of their own, e.g. "0.20". Defaults to 0.
+	TaxRate string `yaml:"tax_rate"`
+}
+
+// Numbering formats invoice numbers.
+type Numbering struct {
+	// Format with {year} (of the period start, billing timezone) and {seq} or {seq:0N}; the series
+	// is everything but {seq}, so numbers are gapless per year. Defaults to INV-{year}-{seq:06}.
+	Format string `yaml:"format"`
+}
+
+// Pipeline configures the handler chains.
+type Pipeline struct {
+	// BatchSize is the number of customers per batch. Defaults to 500.
+	BatchSize int `yaml:"batch_size"`
+	// Workers is the number of batches processed at once. Defaults to 2.
+	Workers int `yaml:"workers"`
+	// Scheduled is the chain of the monthly run.
+	Scheduled []Step `yaml:"scheduled"`
+	// Interim is the chain of the on-demand run (no finalizing, no email).
+	Interim []Step `yaml:"interim"`
+}
+
+// Step is one handler of a chain: a name, optionally with its own configuration node.
+//
+//	- subscription_feeding
+//	- render: {formats: [csv], dir: var/invoices}
+type Step struct {
+	Name string
+	Node *yaml.Node // nil when the step has no configuration
+	Line int
+}
+
+// UnmarshalYAML reads a step written as a name or as a one-key mapping.
+func (s *Step) UnmarshalYAML(n *yaml.Node) error {
+	s.Line = n.Line
+	switch n.Kind {
+	case yaml.ScalarNode:
+		s.Name = n.Value
+	case yaml.MappingNode:
+		if len(n.Content) != 2 {
+			return fmt.Errorf("line %d: a step is a handler name or a mapping with one key, the handler name", n.Line)
+		}
+		s.Name = n.Content[0].Value
+		s.Node = n.Content[1]
+	default:
+		return fmt.Errorf("line %d: a step is a handler name or a mapping with one key, the handler name", n.Line)
+	}
+	if s.Name == "" {
+		return fmt.Errorf("line %d: empty handler name", n.Line)
+	}
+	return nil
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error. Defaults to info.
+	Level string `yaml:"level"`
+	// Format is text or json. Defaults to text.
+	Format string `yaml:"format"`
+}
+
+// Load reads and validates a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	c, err := Parse(path, b)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse decodes config text strictly, applies defaults and the environment, and validates.
+func Parse(name string, b []byte) (*Config, error) {
+	c := &Config{Path: name}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	c.WithDefaults()
+	if u := os.Getenv("BILEAN_DATABASE_URL"); u != "" {
+		c.Database.URL = u
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// WithDefaults fills every unset field with its documented default.
+func (c *Config) WithDefaults() {
+	if c.Database.URL == "" {
+		c.Database.URL = "sqlite:var/bilean.db"
+	}
+	if c.Billing.Timezone == "" {
+		c.Billing.Timezone = "UTC"
+	}
+	if c.Billing.Rounding.Mode == "" {
+		c.Billing.Rounding.Mode = invoice.HalfUp
+		if c.Billing.Rounding.Scale == 0 {
+			c.Billing.Rounding.Scale = 2
+		}
+	}
+	if c.Billing.TaxRate == "" {
+		c.Billing.TaxRate = "0"
+	}
+	if c.Numbering.Format == "" {
+		c.Numbering.Format = "INV-{year}-{seq:06}"
+	}
+	if c.Pipeline.BatchSize == 0 {
+		c.Pipeline.BatchSize = 500
+	}
+	if c.Pipeline.Workers == 0 {
+		c.Pipeline.Workers = 2
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
+// Validate reports every problem, each prefixed with its field path.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(field string, err error) { errs = append(errs, fmt.Errorf("%s: %w", field, err)) }
+	if _, err := time.LoadLocation(c.Billing.Timezone); err != nil {
+		add("billing.timezone", fmt.Errorf("unknown IANA zone %q", c.Billing.Timezone))
+	}
+	if err := c.Billing.Rounding.Validate(); err != nil {
+		add("billing", err)
+	}
+	if r, err := decimal.Parse(c.Billing.TaxRate); err != nil || r.IsNeg() || r.Cmp(decimal.One) > 0 {
+		add("billing.tax_rate", fmt.Errorf("%q: want a fraction from 0 to 1, e.g. \"0.20\"", c.Billing.TaxRate))
+	}
+	if _, err := ParseNumberFormat(c.Numbering.Format); err != nil {
+		add("numbering.format", err)
+	}
+	if c.Pipeline.BatchSize < 1 {
+		add("pipeline.batch_size", fmt.Errorf("%d: want 1 or more", c.Pipeline.BatchSize))
+	}
+	if c.Pipeline.Workers < 1 || c.Pipeline.Workers > 64 {
+		add("pipeline.workers", fmt.Errorf("%d: want 1 to 64", c.Pipeline.Workers))
+	}
+	if len(c.Pipeline.Scheduled) == 0 {
+		add("pipeline.scheduled", errors.New("no handlers: list at least subscription_feeding … finalizing"))
+	}
+	if len(c.Pipeline.Interim) == 0 {
+		add("pipeline.interim", errors.New("no handlers"))
+	}
+	for i, s := range c.Pipeline.Interim {
+		if s.Name == "finalizing" || s.Name == "email" {
+			add(fmt.Sprintf("pipeline.interim[%d] (line %d)", i, s.Line), fmt.Errorf("%s must not run in an interim run: interim invoices are never stored or emailed", s.Name))
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", fmt.Errorf("%q: want debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", fmt.Errorf("%q: want text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// Location returns the billing timezone.
+func (c *Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.Billing.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// DefaultTaxRate returns billing.tax_rate as a decimal.
+func (c *Config) DefaultTaxRate() decimal.Decimal {
+	d, err := decimal.Parse(c.Billing.TaxRate)
+	if err != nil {
+		return decimal.Zero
+	}
+	return d
+}
+
+// SQLitePath returns the file of an embedded-store URL, and false for any other URL.
+func (d Database) SQLitePath() (string, bool) {
+	u := d.URL
+	switch {
+	case strings.HasPrefix(u, "sqlite://"):
+		return strings.TrimPrefix(u, "sqlite://"), true
+	case strings.HasPrefix(u, "sqlite:"):
+		return strings.TrimPrefix(u, "sqlite:"), true
+	case strings.Contains(u, "://"):
+		return "", false
+	default:
+		return u, true
+	}
+}
+
+// NumberFormat turns a numbering format into a series key and a number formatter.
+type NumberFormat struct {
+	prefix, suffix string
+	width          int
+}
+
+var seqRe = regexp.MustCompile(`\{seq(?::0(\d+))?\}`)
+
+// ParseNumberFormat checks a format such as INV-{year}-{seq:06}.
+func ParseNumberFormat(f string) (NumberFormat, error) {
+	locs := seqRe.FindAllStringSubmatchIndex(f, -1)
+	if len(locs) != 1 {
+		return NumberFormat{}, fmt.Errorf("%q: want exactly one {seq} or {seq:0N}, e.g. INV-{year}-{seq:06}", f)
+	}
+	l := locs[0]
+	nf := NumberFormat{prefix: f[:l[0]], suffix: f[l[1]:]}
+	if l[2] >= 0 {
+		nf.width, _ = strconv.Atoi(f[l[2]:l[3]])
+	}
+	rest := strings.ReplaceAll(nf.prefix+nf.suffix, "{year}", "")
+	if strings.ContainsAny(rest, "{}") {
+		return NumberFormat{}, fmt.Errorf("%q: only {year} and {seq} are known placeholders", f)
+	}
+	return nf, nil
+}
+
+// Series returns the series key for a period starting in year.
+func (nf NumberFormat) Series(year int) string {
+	y := strconv.Itoa(year)
+	return strings.ReplaceAll(nf.prefix, "{year}", y) + "|" + strings.ReplaceAll(nf.suffix, "{year}", y)
+}
+
+// Format builds the invoice number for a series and sequence number.
+func (nf NumberFormat) Format(series string, seq int64) string {
+	pre, suf, _ := strings.Cut(series, "|")
+	return fmt.Sprintf("%s%0*d%s", pre, nf.width, seq, suf)
+}

@@ -1,0 +1,272 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/interval"
+	"github.com/bilean/bilean/invoice"
+	"github.com/bilean/bilean/pipeline"
+	"github.com/bilean/bilean/rating"
+	"github.com/bilean/bilean/store"
+	"github.com/govalues/decimal"
+	"gopkg.in/yaml.v3"
+)
+
+// Feeding loads what a batch of customers needs: the customers, their subscriptions, trigger
+// records with the ranges already billed, payments in the period and the balance before it.
+type Feeding struct {
+	customers store.Customers
+	feed      store.Feed
+}
+
+var (
+	_ pipeline.Handler = (*Feeding)(nil)
+	_ pipeline.Starter = (*Feeding)(nil)
+)
+
+func init() {
+	pipeline.Register("subscription_feeding", func(env pipeline.Env, node *yaml.Node) (pipeline.Handler, error) {
+		if err := pipeline.DecodeNode(node, &struct{}{}); err != nil {
+			return nil, err
+		}
+		return &Feeding{customers: env.Store, feed: env.Store}, nil
+	})
+}
+
+// Start compiles the policies once per run.
+func (h *Feeding) Start(ctx context.Context, r *pipeline.Run) error {
+	ps, err := h.feed.Policies(ctx)
+	if err != nil {
+		return fmt.Errorf("load policies: %w", err)
+	}
+	if r.Policies, err = rating.CompileAll(ps); err != nil {
+		return fmt.Errorf("compile policies: %w", err)
+	}
+	return nil
+}
+
+// Handle fills the batch's items.
+func (h *Feeding) Handle(ctx context.Context, b *pipeline.Batch) error {
+	run := b.Run
+	ids := b.CustomerIDs()
+	if len(ids) == 0 {
+		return nil
+	}
+	items := map[string]*pipeline.Item{}
+	for _, it := range b.Items {
+		items[it.CustomerID] = it
+	}
+	cs, err := h.customers.GetCustomers(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("load customers: %w", err)
+	}
+	found := map[string]bool{}
+	for _, c := range cs {
+		items[c.ID].Customer = c
+		found[c.ID] = true
+	}
+	for _, id := range ids {
+		if !found[id] {
+			items[id].Err = fmt.Errorf("customer %s does not exist", id)
+		}
+	}
+	if run.Mode == pipeline.Scheduled {
+		done, err := h.feed.Invoiced(ctx, b.CustomerIDs(), run.Period)
+		if err != nil {
+			return fmt.Errorf("check invoiced customers: %w", err)
+		}
+		for id, number := range done {
+			items[id].Skip = "already invoiced on " + number
+		}
+	}
+	ids = b.CustomerIDs()
+	if len(ids) == 0 {
+		return nil
+	}
+	subs, err := h.feed.Subscriptions(ctx, ids, run.Period)
+	if err != nil {
+		return fmt.Errorf("load subscriptions: %w", err)
+	}
+	for _, s := range subs {
+		if it := items[s.CustomerID]; it != nil {
+			it.Subscriptions = append(it.Subscriptions, s)
+		}
+	}
+	starts, err := h.feed.BillingStarts(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("load billing starts: %w", err)
+	}
+	for _, id := range ids {
+		it := items[id]
+		it.BillingStart = run.Period.Start
+		if s, ok := starts[id]; ok && s.Before(it.BillingStart) {
+			it.BillingStart = s
+		}
+	}
+	if err := h.loadUsage(ctx, run, ids, items); err != nil {
+		return err
+	}
+	pays, err := h.feed.Payments(ctx, ids, interval.Range{Start: run.Period.Start, End: run.Until})
+	if err != nil {
+		return fmt.Errorf("load payments: %w", err)
+	}
+	for _, p := range pays {
+		if it := items[p.CustomerID]; it != nil {
+			it.Payments = append(it.Payments, p)
+		}
+	}
+	bal, err := h.feed.Balances(ctx, ids, run.Period.Start)
+	if err != nil {
+		return fmt.Errorf("load balances: %w", err)
+	}
+	for id, v := range bal {
+		items[id].PreviousBalance = v
+	}
+	return nil
+}
+
+func (h *Feeding) loadUsage(ctx context.Context, run *pipeline.Run, ids []string, items map[string]*pipeline.Item) error {
+	if run.Mode == pipeline.Regenerate {
+		old := run.Replacing
+		var rids []string
+		seen := map[string]bool{}
+		for _, br := range old.Ranges {
+			if !isSubscription(br.ResourceID) && !seen[br.ResourceID] {
+				seen[br.ResourceID] = true
+				rids = append(rids, br.ResourceID)
+			}
+		}
+		sort.Strings(rids)
+		us, err := h.feed.ResourceHistory(ctx, old.CustomerID, rids)
+		if err != nil {
+			return fmt.Errorf("load usage of %s: %w", old.Number, err)
+		}
+		if it := items[old.CustomerID]; it != nil {
+			it.Usage = us
+		}
+		return nil
+	}
+	us, err := h.feed.Usage(ctx, ids, run.Until)
+	if err != nil {
+		return fmt.Errorf("load usage: %w", err)
+	}
+	for _, u := range us {
+		if it := items[u.CustomerID]; it != nil {
+			it.Usage = append(it.Usage, u)
+		}
+	}
+	return nil
+}
+
+func isSubscription(resourceID string) bool { return strings.HasPrefix(resourceID, "subscription/") }
+
+// SubscriptionTree opens one draft invoice per customer with the payments of the period and the
+// balance brought forward.
+type SubscriptionTree struct {
+	defaultTax decimal.Decimal
+}
+
+var _ pipeline.Handler = (*SubscriptionTree)(nil)
+
+func init() {
+	pipeline.Register("subscription_tree", func(env pipeline.Env, node *yaml.Node) (pipeline.Handler, error) {
+		if err := pipeline.DecodeNode(node, &struct{}{}); err != nil {
+			return nil, err
+		}
+		return &SubscriptionTree{defaultTax: env.Config.DefaultTaxRate()}, nil
+	})
+}
+
+// Handle creates the draft invoices.
+func (h *SubscriptionTree) Handle(_ context.Context, b *pipeline.Batch) error {
+	run := b.Run
+	kind := invoice.Scheduled
+	if run.Mode == pipeline.Interim {
+		kind = invoice.Interim
+	}
+	for _, it := range b.Active() {
+		c := it.Customer
+		rate := h.defaultTax
+		switch {
+		case c.TaxExempt:
+			rate = decimal.Zero
+		case !c.TaxRate.IsZero():
+			rate = c.TaxRate
+		}
+		paid := decimal.Zero
+		for _, p := range it.Payments {
+			if p.Currency != c.Currency {
+				it.Err = fmt.Errorf("customer %s: payment %q is in %s, the customer is billed in %s", c.ID, p.Reference, p.Currency, c.Currency)
+				break
+			}
+			var err error
+			if paid, err = paid.Add(p.Amount); err != nil {
+				it.Err = fmt.Errorf("customer %s: payments: %w", c.ID, err)
+				break
+			}
+		}
+		if it.Err != nil {
+			continue
+		}
+		it.Invoice = &invoice.Invoice{
+			Kind:            kind,
+			Status:          invoice.Draft,
+			CustomerID:      c.ID,
+			CustomerName:    c.Name,
+			Currency:        c.Currency,
+			Period:          run.Period,
+			IssuedAt:        run.Now,
+			TaxRate:         rate,
+			Payments:        paid,
+			PreviousBalance: it.PreviousBalance,
+			RunID:           run.ID,
+		}
+		if run.Replacing != nil {
+			it.Invoice.Replaces = run.Replacing.Number
+		}
+	}
+	return nil
+}
+
+// policyAt returns the policy that prices a second for a customer: the subscription active then,
+// else the customer's default policy, else the configured default.
+func policyAt(run *pipeline.Run, it *pipeline.Item, t time.Time, fallback string) (*rating.Policy, error) {
+	name := ""
+	for _, s := range it.Subscriptions {
+		if s.Range().Contains(t) {
+			name = s.Policy
+		}
+	}
+	if name == "" {
+		name = it.Customer.Policy
+	}
+	if name == "" {
+		name = fallback
+	}
+	if name == "" {
+		return nil, fmt.Errorf("no subscription or default policy covers %s", t.Format(time.RFC3339))
+	}
+	p, ok := run.Policies[name]
+	if !ok {
+		return nil, fmt.Errorf("policy %q does not exist", name)
+	}
+	if p.Currency != "" && p.Currency != it.Customer.Currency {
+		return nil, fmt.Errorf("policy %s is priced in %s, the customer is billed in %s", name, p.Currency, it.Customer.Currency)
+	}
+	return p, nil
+}
+
+// subscriptionBounds returns every subscription edge, where a piece of usage must be cut.
+func subscriptionBounds(subs []billing.Subscription) []time.Time {
+	out := make([]time.Time, 0, 2*len(subs))
+	for _, s := range subs {
+		r := s.Range()
+		out = append(out, r.Start, r.End)
+	}
+	return out
+}

@@ -1,0 +1,69 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bilean/bilean/config"
+	"github.com/bilean/bilean/pipeline"
+	"github.com/bilean/bilean/store"
+	"gopkg.in/yaml.v3"
+)
+
+// Finalizing stores each invoice with its lines, billed ranges and number, and settles the
+// records it billed, in one transaction per invoice. An invoice the store refuses (an overlapping
+// range, a customer invoiced meanwhile by another run) fails or skips that customer only.
+type Finalizing struct {
+	store  store.Finalizer
+	format config.NumberFormat
+	cfg    *config.Config
+}
+
+var _ pipeline.Handler = (*Finalizing)(nil)
+
+func init() {
+	pipeline.Register("finalizing", func(env pipeline.Env, node *yaml.Node) (pipeline.Handler, error) {
+		if err := pipeline.DecodeNode(node, &struct{}{}); err != nil {
+			return nil, err
+		}
+		nf, err := config.ParseNumberFormat(env.Config.Numbering.Format)
+		if err != nil {
+			return nil, err
+		}
+		return &Finalizing{store: env.Store, format: nf, cfg: env.Config}, nil
+	})
+}
+
+// Handle stores the batch's invoices.
+func (h *Finalizing) Handle(ctx context.Context, b *pipeline.Batch) error {
+	if b.Run.Mode == pipeline.Interim {
+		return fmt.Errorf("finalizing cannot run in an interim run")
+	}
+	year := b.Run.Period.Start.In(h.cfg.Location()).Year()
+	series := h.format.Series(year)
+	for _, it := range b.Active() {
+		req := store.FinalizeRequest{
+			Invoice:      it.Invoice,
+			Series:       series,
+			NumberFormat: h.format.Format,
+			Settle:       it.Settle,
+		}
+		if b.Run.Replacing != nil {
+			req.Replaces = b.Run.Replacing.Number
+		}
+		err := h.store.Finalize(ctx, req)
+		var already *store.AlreadyInvoicedError
+		var overlap *store.OverlapError
+		switch {
+		case err == nil:
+		case errors.As(err, &already):
+			it.Skip = "already invoiced on " + already.Invoice
+		case errors.As(err, &overlap):
+			it.Err = fmt.Errorf("finalize invoice for %s: %w", it.CustomerID, err)
+		default:
+			return fmt.Errorf("finalize invoice for %s: %w", it.CustomerID, err)
+		}
+	}
+	return nil
+}

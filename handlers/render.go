@@ -1,0 +1,135 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bilean/bilean/invoice/render"
+	"github.com/bilean/bilean/pipeline"
+	"gopkg.in/yaml.v3"
+)
+
+// RenderConfig is the render handler's configuration.
+type RenderConfig struct {
+	// Formats to write. Defaults to [csv].
+	Formats []string `yaml:"formats"`
+	// Dir is the output folder, created when missing. Defaults to var/invoices.
+	Dir string `yaml:"dir"`
+	// Filename is the file name template (see render.FileName). Defaults to
+	// {customer}-{start}-{end}.{ext}.
+	Filename string `yaml:"filename"`
+	// CSV configures the CSV documents.
+	CSV struct {
+		Columns   []string `yaml:"columns"`
+		Delimiter string   `yaml:"delimiter"`
+	} `yaml:"csv"`
+}
+
+// Render writes each finished invoice's documents. Files are written to a temporary name and
+// renamed, so a reader never sees half a document.
+type Render struct {
+	dir       string
+	filename  string
+	loc       *time.Location
+	renderers []render.Renderer
+}
+
+var _ pipeline.Handler = (*Render)(nil)
+
+func init() {
+	pipeline.Register("render", func(env pipeline.Env, node *yaml.Node) (pipeline.Handler, error) {
+		var c RenderConfig
+		if err := pipeline.DecodeNode(node, &c); err != nil {
+			return nil, err
+		}
+		if len(c.Formats) == 0 {
+			c.Formats = []string{"csv"}
+		}
+		if c.Dir == "" {
+			c.Dir = "var/invoices"
+		}
+		if env.OutputDir != "" {
+			c.Dir = env.OutputDir
+		}
+		loc := env.Config.Location()
+		reg, err := Renderers(c, loc)
+		if err != nil {
+			return nil, err
+		}
+		h := &Render{dir: c.Dir, filename: c.Filename, loc: loc}
+		for _, f := range c.Formats {
+			r, err := reg.Lookup(f)
+			if err != nil {
+				return nil, fmt.Errorf("formats: %w", err)
+			}
+			h.renderers = append(h.renderers, r)
+		}
+		return h, nil
+	})
+}
+
+// Renderers builds the renderers a render configuration describes.
+func Renderers(c RenderConfig, loc *time.Location) (*render.Registry, error) {
+	opts := render.CSVOptions{Columns: c.CSV.Columns, Timezone: time.UTC}
+	if c.CSV.Delimiter != "" {
+		rs := []rune(c.CSV.Delimiter)
+		if len(rs) != 1 {
+			return nil, fmt.Errorf("csv.delimiter %q: want one character", c.CSV.Delimiter)
+		}
+		opts.Delimiter = rs[0]
+	}
+	csv, err := render.NewCSV(opts)
+	if err != nil {
+		return nil, fmt.Errorf("csv: %w", err)
+	}
+	return render.NewRegistry(csv)
+}
+
+// Handle writes the documents of the batch's finished invoices.
+func (h *Render) Handle(_ context.Context, b *pipeline.Batch) error {
+	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+		return fmt.Errorf("create output folder: %w", err)
+	}
+	for _, it := range b.Active() {
+		if it.Invoice == nil {
+			continue
+		}
+		for _, r := range h.renderers {
+			name, err := render.FileName(h.filename, it.Invoice, r.Extension(), h.loc)
+			if err != nil {
+				it.Err = fmt.Errorf("render %s for %s: %w", r.Format(), it.CustomerID, err)
+				break
+			}
+			path := filepath.Join(h.dir, name)
+			if err := writeAtomic(path, func(f *os.File) error { return r.Render(f, it.Invoice) }); err != nil {
+				return fmt.Errorf("render %s: %w", path, err)
+			}
+			it.Files = append(it.Files, path)
+		}
+	}
+	return nil
+}
+
+// writeAtomic writes a file through a temporary name in the same folder and renames it.
+func writeAtomic(path string, write func(*os.File) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(f.Name())
+		}
+	}()
+	if err = write(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

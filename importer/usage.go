@@ -1,0 +1,511 @@
+package importer
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/interval"
+	"github.com/govalues/decimal"
+)
+
+// DefaultSource is the Source of imported records that name none.
+const DefaultSource = "import"
+
+// DefaultChunk is the chunk size StreamUsage uses when given 0 or less.
+const DefaultChunk = 1000
+
+// maxJSONLine bounds one line of a JSON lines file.
+const maxJSONLine = 1 << 20
+
+var usageColumns = []string{"resource_id", "resource_type", "customer_id", "start", "end", "source"}
+
+var jsonKeys = []string{"resource_id", "resource_type", "customer_id", "start", "end", "source", "attributes"}
+
+// Usage parses a whole usage file of trigger records into memory. See StreamUsage for the
+// formats and checks; for large files prefer StreamUsage.
+func Usage(path string, r io.Reader) ([]billing.Record, error) {
+	var out []billing.Record
+	err := StreamUsage(path, r, DefaultChunk, func(rs []billing.Record) error {
+		out = append(out, rs...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// StreamUsage parses a usage file of trigger records and calls fn with consecutive chunks of at
+// most chunk valid records (DefaultChunk when chunk <= 0). fn must not keep the slice, which is
+// reused; the records themselves (and their attribute maps) are not touched again. fn may be
+// nil for a validation-only pass.
+//
+// Formats, chosen by extension:
+//   - .csv: a header row, then one record per row. Columns resource_id, resource_type,
+//     customer_id and start are required; end (empty = open) and source are optional; every
+//     other column is an attribute (flavor, size, volume_type, region…), empty cells omitted.
+//     Column names are trimmed and lower-cased, so attribute names are lower case.
+//   - .jsonl/.ndjson: one JSON object per line with keys resource_id, resource_type,
+//     customer_id, start, end (absent or null = open), source and attributes (an object whose
+//     values are strings or numbers; numbers are kept as their decimal text). Blank lines are
+//     skipped; other keys are errors.
+//
+// Times are read with interval.ParseTime (UTC, whole seconds); end must be after start; source
+// defaults to DefaultSource. Across the file, the spans of one resource (customer, resource id)
+// must not overlap and must share one resource type; these checks complete only at the end of
+// the file.
+//
+// All-or-nothing: fn is called only while no problem has been found, but a problem found later
+// (a bad row further down, or an overlap seen at the end) makes StreamUsage return an error
+// after fn has already received earlier chunks. A caller that stores chunks must therefore run
+// a validation pass first (fn nil) over the whole file and store only when that pass returns
+// nil, or store everything in one transaction. Storing is idempotent per record (the store
+// keys records by customer, resource and start), so an import whose storing fails half-way can
+// simply be run again.
+//
+// Problems are reported like Customers: every one (up to MaxErrors, then counted) as an *Error
+// naming file, line and field, joined with errors.Join. An error returned by fn stops the parse
+// and is returned wrapped.
+func StreamUsage(path string, r io.Reader, chunk int, fn func([]billing.Record) error) error {
+	if chunk <= 0 {
+		chunk = DefaultChunk
+	}
+	u := &usageParser{
+		el:    errList{file: path},
+		fn:    fn,
+		chunk: chunk,
+		index: map[resKey]int32{},
+	}
+	var err error
+	switch formatOf(path) {
+	case formatCSV:
+		err = u.readCSV(r)
+	case formatJSONL:
+		err = u.readJSONL(r)
+	default:
+		return unsupported(path, ".csv, .jsonl or .ndjson")
+	}
+	if err != nil {
+		return err
+	}
+	u.checkSpans()
+	if err := u.el.err(); err != nil {
+		return err
+	}
+	return u.flush()
+}
+
+type resKey struct{ customer, resource string }
+
+type span struct {
+	start, end int64 // Unix seconds; end math.MaxInt64 when open
+	line       int32
+}
+
+type resSpans struct {
+	typ   string
+	spans []span
+}
+
+type usageParser struct {
+	el    errList
+	fn    func([]billing.Record) error
+	chunk int
+	buf   []billing.Record
+	index map[resKey]int32
+	res   []resSpans
+}
+
+// rawRecord is one record's fields as text, before validation.
+type rawRecord struct {
+	resourceID, resourceType, customerID, start, end, source string
+}
+
+// add validates one record and passes it on. It returns an error only when fn failed.
+func (u *usageParser) add(line int, raw *rawRecord, attrs map[string]string) error {
+	el := &u.el
+	before := el.count()
+	rec := billing.Record{
+		ResourceID:   raw.resourceID,
+		ResourceType: raw.resourceType,
+		CustomerID:   raw.customerID,
+		Source:       raw.source,
+		Attributes:   attrs,
+	}
+	if msg := idMsg(rec.ResourceID); msg != "" {
+		el.add(line, "resource_id", msg)
+	}
+	if msg := idMsg(rec.ResourceType); msg != "" {
+		el.add(line, "resource_type", msg+pick(msg == ": required", ", e.g. os.nova.server", ""))
+	}
+	if msg := idMsg(rec.CustomerID); msg != "" {
+		el.add(line, "customer_id", msg)
+	}
+	if rec.Source == "" {
+		rec.Source = DefaultSource
+	} else if msg := idMsg(rec.Source); msg != "" {
+		el.add(line, "source", msg)
+	}
+	var err error
+	okStart := false
+	if raw.start == "" {
+		el.add(line, "start", ": required")
+	} else if rec.Start, err = interval.ParseTime(raw.start); err != nil {
+		el.add(line, "start", timeMsg(raw.start))
+	} else {
+		okStart = true
+	}
+	if raw.end != "" {
+		if rec.End, err = interval.ParseTime(raw.end); err != nil {
+			el.add(line, "end", timeMsg(raw.end))
+		} else if okStart && !rec.End.After(rec.Start) {
+			el.addf(line, "end", " %q: must be after start %q", raw.end, raw.start)
+		}
+	}
+	if el.count() != before {
+		return nil
+	}
+	u.track(line, &rec)
+	if !u.delivering() {
+		return nil
+	}
+	u.buf = append(u.buf, rec)
+	if len(u.buf) >= u.chunk {
+		return u.flush()
+	}
+	return nil
+}
+
+// delivering reports whether valid records are still passed on to fn.
+func (u *usageParser) delivering() bool { return u.fn != nil && u.el.count() == 0 }
+
+func pick(c bool, a, b string) string {
+	if c {
+		return a
+	}
+	return b
+}
+
+func (u *usageParser) flush() error {
+	if len(u.buf) == 0 || u.fn == nil {
+		return nil
+	}
+	err := u.fn(u.buf)
+	clear(u.buf) // drop references so the records can be collected
+	u.buf = u.buf[:0]
+	if err != nil {
+		return fmt.Errorf("%s: %w", u.el.file, err)
+	}
+	return nil
+}
+
+// track remembers the record's span for the overlap check and checks its resource type.
+func (u *usageParser) track(line int, rec *billing.Record) {
+	k := resKey{rec.CustomerID, rec.ResourceID}
+	end := int64(math.MaxInt64)
+	if !rec.End.IsZero() {
+		end = rec.End.Unix()
+	}
+	s := span{start: rec.Start.Unix(), end: end, line: int32(min(line, math.MaxInt32))}
+	i, ok := u.index[k]
+	if !ok {
+		// Clone: the record's strings share the memory of the whole input line.
+		k = resKey{strings.Clone(k.customer), strings.Clone(k.resource)}
+		u.index[k] = int32(len(u.res))
+		u.res = append(u.res, resSpans{typ: strings.Clone(rec.ResourceType), spans: []span{s}})
+		return
+	}
+	rs := &u.res[i]
+	if rs.typ != rec.ResourceType {
+		u.el.addf(line, "resource_type", " %q: resource %q of customer %q has type %q on line %d",
+			rec.ResourceType, rec.ResourceID, rec.CustomerID, rs.typ, rs.spans[0].line)
+	}
+	rs.spans = append(rs.spans, s)
+}
+
+// checkSpans reports the spans of one resource that overlap an earlier one.
+func (u *usageParser) checkSpans() {
+	type problem struct {
+		line int
+		msg  string
+	}
+	var ps []problem
+	keys := make([]resKey, len(u.res))
+	for k, i := range u.index {
+		keys[i] = k
+	}
+	for i := range u.res {
+		spans := u.res[i].spans
+		if len(spans) < 2 {
+			continue
+		}
+		slices.SortFunc(spans, func(a, b span) int {
+			if a.start != b.start {
+				return cmpInt(a.start, b.start)
+			}
+			return cmpInt(int64(a.line), int64(b.line))
+		})
+		cover := spans[0]
+		for _, s := range spans[1:] {
+			if s.start < cover.end {
+				what := fmt.Sprintf("overlaps the span %s on line %d", fmtSpan(cover), cover.line)
+				if s.start == cover.start {
+					what = fmt.Sprintf("same start as the span on line %d", cover.line)
+				}
+				ps = append(ps, problem{int(s.line), fmt.Sprintf(" %q: %s of resource %q of customer %q",
+					fmtUnix(s.start), what, keys[i].resource, keys[i].customer)})
+			}
+			if s.end > cover.end {
+				cover = s
+			}
+		}
+	}
+	slices.SortStableFunc(ps, func(a, b problem) int { return cmpInt(int64(a.line), int64(b.line)) })
+	for _, p := range ps {
+		u.el.add(p.line, "start", p.msg)
+	}
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func fmtUnix(s int64) string { return time.Unix(s, 0).UTC().Format(time.RFC3339) }
+
+func fmtSpan(s span) string {
+	end := "open"
+	if s.end != math.MaxInt64 {
+		end = fmtUnix(s.end)
+	}
+	return "[" + fmtUnix(s.start) + ", " + end + ")"
+}
+
+func (u *usageParser) readCSV(r io.Reader) error {
+	el := &u.el
+	cr, cols, err := openCSV(el, r)
+	if err != nil || cols == nil {
+		return err
+	}
+	idx := map[string]int{}
+	var attrCols []int
+	fatal := false
+	for i, c := range cols {
+		if j, dup := idx[c]; dup {
+			el.addf(1, c, ": column given twice in the header (columns %d and %d)", j+1, i+1)
+			fatal = true
+			continue
+		}
+		idx[c] = i
+		if !contains(usageColumns, c) {
+			attrCols = append(attrCols, i)
+		}
+	}
+	for _, req := range usageColumns[:4] {
+		if _, ok := idx[req]; !ok {
+			el.add(1, req, ": required column missing from the header")
+			fatal = true
+		}
+	}
+	if fatal {
+		return nil
+	}
+	col := func(name string) int {
+		if i, ok := idx[name]; ok {
+			return i
+		}
+		return -1
+	}
+	iRes, iType, iCust, iStart, iEnd, iSrc := col("resource_id"), col("resource_type"),
+		col("customer_id"), col("start"), col("end"), col("source")
+	cell := func(rec []string, i int) string {
+		if i < 0 {
+			return ""
+		}
+		return strings.TrimSpace(rec[i])
+	}
+	var raw rawRecord
+	var fnErr error
+	err = eachRow(el, cr, len(cols), func(line int, rec []string) {
+		if fnErr != nil {
+			return
+		}
+		raw = rawRecord{
+			resourceID:   cell(rec, iRes),
+			resourceType: cell(rec, iType),
+			customerID:   cell(rec, iCust),
+			start:        cell(rec, iStart),
+			end:          cell(rec, iEnd),
+			source:       cell(rec, iSrc),
+		}
+		// Attributes need no checking: build them only for records that are passed on.
+		n := 0
+		if u.delivering() {
+			for _, i := range attrCols {
+				if cell(rec, i) != "" {
+					n++
+				}
+			}
+		}
+		var attrs map[string]string
+		if n > 0 {
+			attrs = make(map[string]string, n)
+			for _, i := range attrCols {
+				if v := cell(rec, i); v != "" {
+					attrs[cols[i]] = v
+				}
+			}
+		}
+		fnErr = u.add(line, &raw, attrs)
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return err
+}
+
+func (u *usageParser) readJSONL(r io.Reader) error {
+	el := &u.el
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxJSONLine)
+	fields := map[string]json.RawMessage{}
+	attrRaw := map[string]json.RawMessage{}
+	var raw rawRecord
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		clear(fields)
+		if err := json.Unmarshal(b, &fields); err != nil {
+			el.add(line, "", "invalid JSON: "+strings.TrimPrefix(err.Error(), "json: ")+
+				"; want one object per line")
+			continue
+		}
+		before := el.count()
+		for _, k := range sortedKeys(fields) {
+			if !contains(jsonKeys, k) {
+				el.addf(line, k, ": unknown key, want %s", strings.Join(jsonKeys, ", "))
+			}
+		}
+		str := func(key string) string {
+			v, ok := fields[key]
+			if !ok {
+				return ""
+			}
+			s, ok := jsonString(v)
+			if !ok {
+				el.addf(line, key, ": want a string, got %s", short(v))
+			}
+			return strings.TrimSpace(s)
+		}
+		raw = rawRecord{
+			resourceID:   str("resource_id"),
+			resourceType: str("resource_type"),
+			customerID:   str("customer_id"),
+			start:        str("start"),
+			end:          str("end"),
+			source:       str("source"),
+		}
+		attrs := u.jsonAttrs(line, fields["attributes"], attrRaw)
+		if el.count() != before {
+			continue
+		}
+		if err := u.add(line, &raw, attrs); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			el.addf(line+1, "", "line longer than %d bytes", maxJSONLine)
+			return nil
+		}
+		return fmt.Errorf("%s: %w", el.file, err)
+	}
+	return nil
+}
+
+// jsonAttrs converts the attributes object: strings as they are, numbers as decimal text,
+// null and empty strings omitted.
+func (u *usageParser) jsonAttrs(line int, v json.RawMessage, scratch map[string]json.RawMessage) map[string]string {
+	if len(v) == 0 || string(v) == "null" {
+		return nil
+	}
+	el := &u.el
+	clear(scratch)
+	if v[0] != '{' || json.Unmarshal(v, &scratch) != nil {
+		el.addf(line, "attributes", ": want an object of strings or numbers, got %s", short(v))
+		return nil
+	}
+	var attrs map[string]string
+	for _, k := range sortedKeys(scratch) {
+		x := scratch[k]
+		var s string
+		switch {
+		case string(x) == "null":
+			continue
+		case x[0] == '"':
+			s, _ = jsonString(x)
+			s = strings.TrimSpace(s)
+		case x[0] == '-' || (x[0] >= '0' && x[0] <= '9'):
+			d, err := decimal.Parse(string(x))
+			if err != nil {
+				el.addf(line, "attributes."+k, " %s: want a number of at most 19 digits", short(x))
+				continue
+			}
+			s = d.String()
+		default:
+			el.addf(line, "attributes."+k, ": want a string or a number, got %s", short(x))
+			continue
+		}
+		if s == "" {
+			continue
+		}
+		if attrs == nil {
+			attrs = make(map[string]string, len(scratch))
+		}
+		attrs[k] = s
+	}
+	return attrs
+}
+
+// jsonString decodes a JSON string or null ("").
+func jsonString(v json.RawMessage) (string, bool) {
+	if string(v) == "null" {
+		return "", true
+	}
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1]), true
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+func short(v json.RawMessage) string {
+	if len(v) > 40 {
+		return string(v[:40]) + "…"
+	}
+	return string(v)
+}

@@ -1,0 +1,151 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/bilean/bilean/config"
+	"github.com/bilean/bilean/store"
+	"gopkg.in/yaml.v3"
+)
+
+// Handler is one step of a chain.
+type Handler interface {
+	Handle(ctx context.Context, b *Batch) error
+}
+
+// Starter is implemented by handlers that prepare once per run.
+type Starter interface {
+	Start(ctx context.Context, r *Run) error
+}
+
+// Finisher is implemented by handlers that clean up once per run.
+type Finisher interface {
+	Finish(ctx context.Context, r *Run) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, b *Batch) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, b *Batch) error { return f(ctx, b) }
+
+// Env is what a handler's constructor may use.
+type Env struct {
+	Store  store.Store
+	Config *config.Config
+	Log    *slog.Logger
+	// OutputDir, when set, overrides the output folder of handlers that write files (bilean demo
+	// --dir uses it).
+	OutputDir string
+}
+
+// Factory constructs a handler from its YAML node (nil when the step has no configuration).
+type Factory func(env Env, node *yaml.Node) (Handler, error)
+
+var (
+	regMu    sync.RWMutex
+	handlers = map[string]Factory{}
+)
+
+// Register makes a handler available by name. It panics on an empty or duplicate name.
+func Register(name string, f Factory) {
+	if err := TryRegister(name, f); err != nil {
+		panic(err)
+	}
+}
+
+// TryRegister is Register without the panic.
+func TryRegister(name string, f Factory) error {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if name == "" || f == nil {
+		return fmt.Errorf("register handler: empty name or nil factory")
+	}
+	if _, dup := handlers[name]; dup {
+		return fmt.Errorf("register handler %s: already registered", name)
+	}
+	handlers[name] = f
+	return nil
+}
+
+// Registered lists the registered handler names, sorted.
+func Registered() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]string, 0, len(handlers))
+	for n := range handlers {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DecodeNode decodes a handler's node strictly into v; a nil node leaves v as it is.
+func DecodeNode(node *yaml.Node, v any) error {
+	if node == nil {
+		return nil
+	}
+	b, err := yaml.Marshal(node)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w (lines counted from the step's configuration, which starts at line %d)", err, node.Line)
+	}
+	return nil
+}
+
+// Step is a built handler with its name.
+type Step struct {
+	Name    string
+	Handler Handler
+}
+
+// Chain is an ordered list of handlers.
+type Chain struct {
+	Steps []Step
+}
+
+// Build constructs the chain named in config, wrapped in the middleware, in order. An unknown or
+// misconfigured handler is an error naming the config file and line.
+func Build(env Env, chain string, steps []config.Step, mw ...Middleware) (*Chain, error) {
+	c := &Chain{}
+	file := "config"
+	if env.Config != nil && env.Config.Path != "" {
+		file = env.Config.Path
+	}
+	for i, s := range steps {
+		regMu.RLock()
+		f, ok := handlers[s.Name]
+		regMu.RUnlock()
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: pipeline.%s[%d]: handler %q is not registered (known: %s)", file, s.Line, chain, i, s.Name, strings.Join(Registered(), ", "))
+		}
+		h, err := f(env, s.Node)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: pipeline.%s[%d] %s: %w", file, s.Line, chain, i, s.Name, err)
+		}
+		for j := len(mw) - 1; j >= 0; j-- {
+			h = mw[j](s.Name, h)
+		}
+		c.Steps = append(c.Steps, Step{Name: s.Name, Handler: h})
+	}
+	return c, nil
+}
+
+// Has reports whether the chain contains a handler of that name.
+func (c *Chain) Has(name string) bool {
+	for _, s := range c.Steps {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,436 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/interval"
+	"github.com/bilean/bilean/store"
+)
+
+// PutCustomers inserts or replaces customers, all or nothing. An empty status is stored as active.
+func (s *Store) PutCustomers(ctx context.Context, cs []billing.Customer) error {
+	for i, c := range cs {
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("put customers: customers[%d] (id %q): %w", i, c.ID, err)
+		}
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `
+INSERT INTO customers (id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    name = excluded.name, currency = excluded.currency, timezone = excluded.timezone,
+    contacts = excluded.contacts, tax_rate = excluded.tax_rate, tax_exempt = excluded.tax_exempt,
+    status = excluded.status, policy = excluded.policy`)
+		if err != nil {
+			return fmt.Errorf("put customers: %w", err)
+		}
+		defer st.Close()
+		for i, c := range cs {
+			contacts := c.Contacts
+			if contacts == nil {
+				contacts = []string{}
+			}
+			cj, err := json.Marshal(contacts)
+			if err != nil {
+				return fmt.Errorf("put customers: customers[%d] (id %q): contacts: %w", i, c.ID, err)
+			}
+			status := c.Status
+			if status == "" {
+				status = billing.Active
+			}
+			if _, err := st.ExecContext(ctx, c.ID, c.Name, c.Currency, c.Timezone, string(cj),
+				dec(c.TaxRate), boolInt(c.TaxExempt), status, c.Policy); err != nil {
+				return fmt.Errorf("put customers: customers[%d] (id %q): %w", i, c.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// CustomerIDs returns the ids matching the filter, sorted.
+func (s *Store) CustomerIDs(ctx context.Context, f store.CustomerFilter) ([]string, error) {
+	q := `SELECT id FROM customers WHERE (?1 = '' OR status = ?1)`
+	args := []any{f.Status}
+	if len(f.IDs) > 0 {
+		q += ` AND id IN (SELECT value FROM json_each(?2))`
+		args = append(args, idsJSON(f.IDs))
+	}
+	q += ` ORDER BY id`
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("customer ids: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("customer ids: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("customer ids: %w", err)
+	}
+	return ids, nil
+}
+
+// GetCustomers returns the customers with these ids, in the same order; unknown ids are skipped.
+func (s *Store) GetCustomers(ctx context.Context, ids []string) ([]billing.Customer, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `
+SELECT id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy
+FROM customers WHERE id IN (SELECT value FROM json_each(?))`, idsJSON(ids))
+	if err != nil {
+		return nil, fmt.Errorf("get customers: %w", err)
+	}
+	defer rows.Close()
+	byID := make(map[string]billing.Customer, len(ids))
+	for rows.Next() {
+		var c billing.Customer
+		var contacts, taxRate string
+		var exempt int
+		if err := rows.Scan(&c.ID, &c.Name, &c.Currency, &c.Timezone, &contacts, &taxRate, &exempt,
+			&c.Status, &c.Policy); err != nil {
+			return nil, fmt.Errorf("get customers: %w", err)
+		}
+		if err := json.Unmarshal([]byte(contacts), &c.Contacts); err != nil {
+			return nil, fmt.Errorf("get customers: customer %s: contacts %q: %w", c.ID, contacts, err)
+		}
+		if len(c.Contacts) == 0 {
+			c.Contacts = nil
+		}
+		if c.TaxRate, err = parseDec(taxRate, "customer "+c.ID+" tax_rate"); err != nil {
+			return nil, fmt.Errorf("get customers: %w", err)
+		}
+		c.TaxExempt = exempt != 0
+		byID[c.ID] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get customers: %w", err)
+	}
+	out := make([]billing.Customer, 0, len(byID))
+	seen := make(map[string]bool, len(byID))
+	for _, id := range ids {
+		if c, ok := byID[id]; ok && !seen[id] {
+			seen[id] = true
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// ruleJSON is how a billing.RuleSpec is kept in policies.rules.
+type ruleJSON struct {
+	Type string `json:"type"`
+	Spec string `json:"spec"`
+}
+
+// PutPolicies inserts or replaces policies, all or nothing.
+func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
+	for i, p := range ps {
+		if p.Name == "" {
+			return fmt.Errorf("put policies: policies[%d]: name: required", i)
+		}
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `
+INSERT INTO policies (name, currency, description, fee, rules) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET
+    currency = excluded.currency, description = excluded.description, fee = excluded.fee,
+    rules = excluded.rules`)
+		if err != nil {
+			return fmt.Errorf("put policies: %w", err)
+		}
+		defer st.Close()
+		for i, p := range ps {
+			rules := make([]ruleJSON, len(p.Rules))
+			for j, r := range p.Rules {
+				rules[j] = ruleJSON{Type: r.Type, Spec: r.Spec}
+			}
+			rj, err := json.Marshal(rules)
+			if err != nil {
+				return fmt.Errorf("put policies: policies[%d] (%s): rules: %w", i, p.Name, err)
+			}
+			if _, err := st.ExecContext(ctx, p.Name, p.Currency, p.Description, dec(p.Fee), string(rj)); err != nil {
+				return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Policies returns every policy, by name.
+func (s *Store) Policies(ctx context.Context) (map[string]billing.Policy, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, currency, description, fee, rules FROM policies`)
+	if err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]billing.Policy{}
+	for rows.Next() {
+		var p billing.Policy
+		var fee, rules string
+		if err := rows.Scan(&p.Name, &p.Currency, &p.Description, &fee, &rules); err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+		if p.Fee, err = parseDec(fee, "policy "+p.Name+" fee"); err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+		var rs []ruleJSON
+		if err := json.Unmarshal([]byte(rules), &rs); err != nil {
+			return nil, fmt.Errorf("policies: policy %s: rules: %w", p.Name, err)
+		}
+		for _, r := range rs {
+			p.Rules = append(p.Rules, billing.RuleSpec{Type: r.Type, Spec: r.Spec})
+		}
+		out[p.Name] = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	return out, nil
+}
+
+// customerCheck answers "does this customer exist?" inside one transaction, caching answers.
+type customerCheck struct {
+	st    *sql.Stmt
+	known map[string]bool
+}
+
+func newCustomerCheck(ctx context.Context, tx *sql.Tx) (*customerCheck, error) {
+	st, err := tx.PrepareContext(ctx, `SELECT 1 FROM customers WHERE id = ?`)
+	if err != nil {
+		return nil, err
+	}
+	return &customerCheck{st: st, known: map[string]bool{}}, nil
+}
+
+func (c *customerCheck) exists(ctx context.Context, id string) (bool, error) {
+	if ok, hit := c.known[id]; hit {
+		return ok, nil
+	}
+	var one int
+	err := c.st.QueryRowContext(ctx, id).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		c.known[id] = false
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	c.known[id] = true
+	return true, nil
+}
+
+func (c *customerCheck) Close() { c.st.Close() }
+
+// AddSubscriptions stores subscriptions, all or nothing, and returns them with their ids.
+func (s *Store) AddSubscriptions(ctx context.Context, ss []billing.Subscription) ([]billing.Subscription, error) {
+	out := make([]billing.Subscription, len(ss))
+	for i, sub := range ss {
+		sub.Start = interval.Norm(sub.Start)
+		if !sub.End.IsZero() {
+			sub.End = interval.Norm(sub.End)
+		}
+		switch {
+		case sub.CustomerID == "":
+			return nil, fmt.Errorf("add subscriptions: subscriptions[%d]: customer: required", i)
+		case sub.Policy == "":
+			return nil, fmt.Errorf("add subscriptions: subscriptions[%d] (customer %s): policy: required", i, sub.CustomerID)
+		case !sub.End.IsZero() && !sub.End.After(sub.Start):
+			return nil, fmt.Errorf("add subscriptions: subscriptions[%d] (customer %s): end %s is not after start %s",
+				i, sub.CustomerID, sub.End.Format("2006-01-02T15:04:05Z07:00"), sub.Start.Format("2006-01-02T15:04:05Z07:00"))
+		}
+		out[i] = sub
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		cc, err := newCustomerCheck(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("add subscriptions: %w", err)
+		}
+		defer cc.Close()
+		st, err := tx.PrepareContext(ctx, `
+INSERT INTO subscriptions (customer_id, policy, start_at, end_at) VALUES (?, ?, ?, ?) RETURNING id`)
+		if err != nil {
+			return fmt.Errorf("add subscriptions: %w", err)
+		}
+		defer st.Close()
+		for i := range out {
+			sub := &out[i]
+			ok, err := cc.exists(ctx, sub.CustomerID)
+			if err != nil {
+				return fmt.Errorf("add subscriptions: subscriptions[%d]: %w", i, err)
+			}
+			if !ok {
+				return fmt.Errorf("add subscriptions: subscriptions[%d]: customer %q is unknown", i, sub.CustomerID)
+			}
+			if err := st.QueryRowContext(ctx, sub.CustomerID, sub.Policy, sec(sub.Start), nullSec(sub.End)).Scan(&sub.ID); err != nil {
+				return fmt.Errorf("add subscriptions: subscriptions[%d] (customer %s): %w", i, sub.CustomerID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Subscriptions returns the subscriptions of these customers that overlap r, sorted by customer
+// then start.
+func (s *Store) Subscriptions(ctx context.Context, customerIDs []string, r interval.Range) ([]billing.Subscription, error) {
+	if len(customerIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `
+SELECT s.id, s.customer_id, s.policy, s.start_at, s.end_at
+FROM json_each(?1) AS c CROSS JOIN subscriptions AS s ON s.customer_id = c.value
+WHERE s.start_at < ?3 AND (s.end_at IS NULL OR s.end_at > ?2)
+ORDER BY s.customer_id, s.start_at, s.id`, idsJSON(customerIDs), sec(r.Start), sec(r.End))
+	if err != nil {
+		return nil, fmt.Errorf("subscriptions: %w", err)
+	}
+	defer rows.Close()
+	var out []billing.Subscription
+	for rows.Next() {
+		var sub billing.Subscription
+		var start int64
+		var end sql.NullInt64
+		if err := rows.Scan(&sub.ID, &sub.CustomerID, &sub.Policy, &start, &end); err != nil {
+			return nil, fmt.Errorf("subscriptions: %w", err)
+		}
+		sub.Start, sub.End = fromSec(start), fromNullSec(end)
+		out = append(out, sub)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("subscriptions: %w", err)
+	}
+	return out, nil
+}
+
+// AddPayments stores payments, all or nothing. A payment whose non-empty reference is already
+// stored for the customer is skipped when it is the same payment (amount, currency, time), so a
+// payment file can be imported again; a different payment under a known reference is refused.
+func (s *Store) AddPayments(ctx context.Context, ps []billing.Payment) error {
+	for i, p := range ps {
+		switch {
+		case p.CustomerID == "":
+			return fmt.Errorf("add payments: payments[%d]: customer: required", i)
+		case len(p.Currency) != 3:
+			return fmt.Errorf("add payments: payments[%d] (customer %s): currency %q: want a 3-letter ISO 4217 code", i, p.CustomerID, p.Currency)
+		case p.ReceivedAt.IsZero():
+			return fmt.Errorf("add payments: payments[%d] (customer %s): received_at: required", i, p.CustomerID)
+		}
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		cc, err := newCustomerCheck(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("add payments: %w", err)
+		}
+		defer cc.Close()
+		ins, err := tx.PrepareContext(ctx, `
+INSERT INTO payments (customer_id, amount, currency, received_at, reference) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (customer_id, reference) WHERE reference <> '' DO NOTHING`)
+		if err != nil {
+			return fmt.Errorf("add payments: %w", err)
+		}
+		defer ins.Close()
+		get, err := tx.PrepareContext(ctx, `
+SELECT amount, currency, received_at FROM payments WHERE customer_id = ? AND reference = ?`)
+		if err != nil {
+			return fmt.Errorf("add payments: %w", err)
+		}
+		defer get.Close()
+		for i, p := range ps {
+			ok, err := cc.exists(ctx, p.CustomerID)
+			if err != nil {
+				return fmt.Errorf("add payments: payments[%d]: %w", i, err)
+			}
+			if !ok {
+				return fmt.Errorf("add payments: payments[%d]: customer %q is unknown", i, p.CustomerID)
+			}
+			at := interval.Norm(p.ReceivedAt)
+			res, err := ins.ExecContext(ctx, p.CustomerID, dec(p.Amount), p.Currency, sec(at), p.Reference)
+			if err != nil {
+				return fmt.Errorf("add payments: payments[%d] (customer %s): %w", i, p.CustomerID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 1 {
+				continue
+			}
+			// The reference is known: accept only the very same payment.
+			var amount, currency string
+			var received int64
+			if err := get.QueryRowContext(ctx, p.CustomerID, p.Reference).Scan(&amount, &currency, &received); err != nil {
+				return fmt.Errorf("add payments: payments[%d] (customer %s): %w", i, p.CustomerID, err)
+			}
+			old, err := parseDec(amount, "payment amount")
+			if err != nil {
+				return fmt.Errorf("add payments: payments[%d]: %w", i, err)
+			}
+			if old.Cmp(p.Amount) != 0 || currency != p.Currency || received != sec(at) {
+				return fmt.Errorf("add payments: payments[%d] (customer %s): reference %q is already stored as %s %s received %s, not %s %s received %s",
+					i, p.CustomerID, p.Reference, amount, currency, fromSec(received).Format("2006-01-02T15:04:05Z"),
+					dec(p.Amount), p.Currency, at.Format("2006-01-02T15:04:05Z"))
+			}
+		}
+		return nil
+	})
+}
+
+// Payments returns payments of these customers received in r, sorted by customer then time.
+func (s *Store) Payments(ctx context.Context, customerIDs []string, r interval.Range) ([]billing.Payment, error) {
+	if len(customerIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `
+SELECT p.id, p.customer_id, p.amount, p.currency, p.received_at, p.reference
+FROM json_each(?1) AS c CROSS JOIN payments AS p ON p.customer_id = c.value
+WHERE p.received_at >= ?2 AND p.received_at < ?3
+ORDER BY p.customer_id, p.received_at, p.id`, idsJSON(customerIDs), sec(r.Start), sec(r.End))
+	if err != nil {
+		return nil, fmt.Errorf("payments: %w", err)
+	}
+	defer rows.Close()
+	var out []billing.Payment
+	for rows.Next() {
+		var p billing.Payment
+		var amount string
+		var at int64
+		if err := rows.Scan(&p.ID, &p.CustomerID, &amount, &p.Currency, &at, &p.Reference); err != nil {
+			return nil, fmt.Errorf("payments: %w", err)
+		}
+		if p.Amount, err = parseDec(amount, "payment amount"); err != nil {
+			return nil, fmt.Errorf("payments: %w", err)
+		}
+		p.ReceivedAt = fromSec(at)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("payments: %w", err)
+	}
+	return out, nil
+}
+
+// sortedUnique returns ids sorted with duplicates removed.
+func sortedUnique(ids []string) []string {
+	out := append([]string(nil), ids...)
+	sort.Strings(out)
+	n := 0
+	for i, id := range out {
+		if i == 0 || id != out[n-1] {
+			out[n] = id
+			n++
+		}
+	}
+	return out[:n]
+}

@@ -1,0 +1,657 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/interval"
+	"github.com/bilean/bilean/invoice"
+	"github.com/bilean/bilean/store"
+	"github.com/govalues/decimal"
+)
+
+// overlapTag starts the message of the billed_ranges triggers; the invoice number follows it.
+const overlapTag = "bilean-overlap: "
+
+// DefaultNumber formats invoice numbers when a FinalizeRequest has no NumberFormat:
+// INV-<series>-<seq zero-padded to 6 digits>, e.g. INV-2026-000123.
+func DefaultNumber(series string, seq int64) string {
+	return fmt.Sprintf("INV-%s-%06d", series, seq)
+}
+
+// Finalize stores the invoice with status issued, its lines and merged billed ranges, gives it the
+// next number of its series, settles the records still at the billed version and voids the
+// replaced invoice, in one IMMEDIATE transaction. On success it sets the invoice's ID, Number,
+// Status, Kind, IssuedAt, Replaces and Ranges (merged, with resource keys).
+//
+// It returns *store.OverlapError when a range is already billed on a live invoice (the database
+// trigger refuses it), *store.AlreadyInvoicedError when a live scheduled invoice exists for the
+// customer and period, and an error wrapping store.ErrNotFound when Replaces names no invoice. A
+// refused finalize leaves nothing behind, not even a used number.
+//
+// An empty Kind means scheduled; interim invoices are never stored and are refused. An empty
+// Series means the UTC year of the period start; a nil NumberFormat means DefaultNumber.
+func (s *Store) Finalize(ctx context.Context, req store.FinalizeRequest) error {
+	inv := req.Invoice
+	if inv == nil {
+		return errors.New("finalize: request has no invoice")
+	}
+	if inv.CustomerID == "" {
+		return errors.New("finalize: invoice: customer: required")
+	}
+	kind := inv.Kind
+	if kind == "" {
+		kind = invoice.Scheduled
+	}
+	if kind != invoice.Scheduled {
+		return fmt.Errorf("finalize: invoice for %s: kind %q: only scheduled invoices are stored", inv.CustomerID, kind)
+	}
+	series := req.Series
+	if series == "" {
+		series = strconv.Itoa(inv.Period.Start.UTC().Year())
+	}
+	format := req.NumberFormat
+	if format == nil {
+		format = DefaultNumber
+	}
+	issued := inv.IssuedAt
+	if issued.IsZero() {
+		issued = s.now()
+	}
+	issued = interval.Norm(issued)
+	period := interval.Range{Start: interval.Norm(inv.Period.Start), End: interval.Norm(inv.Period.End)}
+	for i, br := range inv.Ranges {
+		if br.Kind != invoice.Charge && br.Kind != invoice.Credited {
+			return fmt.Errorf("finalize: invoice for %s: ranges[%d] (resource %s): kind %q: want charge or credit",
+				inv.CustomerID, i, br.ResourceID, br.Kind)
+		}
+		if br.ResourceID == "" && br.ResourceKey == 0 {
+			return fmt.Errorf("finalize: invoice for %s: ranges[%d]: resource id: required", inv.CustomerID, i)
+		}
+	}
+
+	var (
+		id     int64
+		number string
+		stored []invoice.BilledRange
+	)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var oldID int64
+		if req.Replaces != "" {
+			var cust, status string
+			err := tx.QueryRowContext(ctx, `SELECT id, customer_id, status FROM invoices WHERE number = ?`, req.Replaces).
+				Scan(&oldID, &cust, &status)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("replaced invoice %s: %w", req.Replaces, store.ErrNotFound)
+			case err != nil:
+				return err
+			case cust != inv.CustomerID:
+				return fmt.Errorf("replaced invoice %s belongs to customer %s, not %s", req.Replaces, cust, inv.CustomerID)
+			case status != string(invoice.Issued):
+				return fmt.Errorf("replaced invoice %s is %s: only an issued invoice can be replaced", req.Replaces, status)
+			}
+		}
+
+		var seq int64
+		if err := tx.QueryRowContext(ctx, `
+INSERT INTO invoice_series (series, last) VALUES (?, 1)
+ON CONFLICT (series) DO UPDATE SET last = last + 1
+RETURNING last`, series).Scan(&seq); err != nil {
+			return fmt.Errorf("number series %s: %w", series, err)
+		}
+		number = format(series, seq)
+		if number == "" {
+			return fmt.Errorf("number series %s: NumberFormat returned an empty number for %d", series, seq)
+		}
+
+		if oldID != 0 {
+			if err := voidTx(ctx, tx, oldID, "regenerated as "+number, number); err != nil {
+				return fmt.Errorf("void replaced invoice %s: %w", req.Replaces, err)
+			}
+		}
+		var live string
+		err := tx.QueryRowContext(ctx, `
+SELECT number FROM invoices
+WHERE customer_id = ? AND period_start = ? AND kind = 'scheduled' AND status <> 'void'`,
+			inv.CustomerID, sec(period.Start)).Scan(&live)
+		switch {
+		case err == nil:
+			return &store.AlreadyInvoicedError{CustomerID: inv.CustomerID, Invoice: live}
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+
+		if err := tx.QueryRowContext(ctx, `
+INSERT INTO invoices (number, kind, status, customer_id, customer_name, currency, period_start, period_end,
+    issued_at, subtotal, tax_rate, tax, total, payments, previous_balance, balance_due, run_id, replaces)
+VALUES (?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING id`,
+			number, string(kind), inv.CustomerID, inv.CustomerName, inv.Currency, sec(period.Start), sec(period.End),
+			sec(issued), dec(inv.Subtotal), dec(inv.TaxRate), dec(inv.Tax), dec(inv.Total), dec(inv.Payments),
+			dec(inv.PreviousBalance), dec(inv.BalanceDue), inv.RunID, req.Replaces).Scan(&id); err != nil {
+			if strings.Contains(err.Error(), "invoices.number") {
+				return fmt.Errorf("number %s is already used (series %s, sequence %d): %w", number, series, seq, err)
+			}
+			return err
+		}
+		if err := insertLines(ctx, tx, id, inv.Lines); err != nil {
+			return err
+		}
+		var err2 error
+		if stored, err2 = insertRanges(ctx, tx, id, inv.CustomerID, inv.Ranges); err2 != nil {
+			return err2
+		}
+		return settle(ctx, tx, inv.CustomerID, req.Settle)
+	})
+	if err != nil {
+		var oe *store.OverlapError
+		var ae *store.AlreadyInvoicedError
+		if errors.As(err, &oe) || errors.As(err, &ae) {
+			return err
+		}
+		return fmt.Errorf("finalize: invoice for %s: %w", inv.CustomerID, err)
+	}
+	inv.ID, inv.Number, inv.Status, inv.Kind, inv.IssuedAt = id, number, invoice.Issued, kind, issued
+	inv.Replaces = req.Replaces
+	inv.Ranges = stored
+	return nil
+}
+
+func insertLines(ctx context.Context, tx *sql.Tx, invoiceID int64, lines []invoice.Line) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `
+INSERT INTO invoice_lines (invoice_id, n, section, resource_id, resource_type, description, policy, region,
+    start_at, end_at, seconds, quantity, unit, unit_price, amount, attributes)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for n, l := range lines {
+		attrs, err := attrsJSON(l.Attributes)
+		if err != nil {
+			return fmt.Errorf("lines[%d]: attributes: %w", n, err)
+		}
+		if _, err := st.ExecContext(ctx, invoiceID, n+1, string(l.Section), l.ResourceID, l.ResourceType, l.Description,
+			l.Policy, l.Region, sec(l.Start), sec(l.End), l.Seconds, dec(l.Quantity), l.Unit, dec(l.UnitPrice),
+			dec(l.Amount), attrs); err != nil {
+			return fmt.Errorf("lines[%d]: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// insertRanges resolves the resource of every range, merges contiguous ranges and stores them.
+// An overlap refused by the trigger becomes *store.OverlapError.
+func insertRanges(ctx context.Context, tx *sql.Tx, invoiceID int64, customer string, in []invoice.BilledRange) ([]invoice.BilledRange, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	// Name every range by resource id, so MergeRanges groups correctly.
+	named := make([]invoice.BilledRange, len(in))
+	for i, br := range in {
+		if br.ResourceID == "" {
+			var cust string
+			err := tx.QueryRowContext(ctx, `SELECT customer_id, resource_id, type FROM resources WHERE key = ?`, br.ResourceKey).
+				Scan(&cust, &br.ResourceID, &br.ResourceType)
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && cust != customer) {
+				return nil, fmt.Errorf("ranges[%d]: resource key %d is not a resource of customer %s", i, br.ResourceKey, customer)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		br.Range = interval.Range{Start: interval.Norm(br.Range.Start), End: interval.Norm(br.Range.End)}
+		if br.Range.Empty() {
+			return nil, fmt.Errorf("ranges[%d]: range %s of resource %s is empty", i, br.Range, br.ResourceID)
+		}
+		named[i] = br
+	}
+	merged := invoice.MergeRanges(named)
+
+	// The customer's resources named by the ranges: one query; missing ones are created.
+	ids := make([]string, len(merged))
+	for i, br := range merged {
+		ids[i] = br.ResourceID
+	}
+	stored := make(map[string]resourceRow, len(merged))
+	rows, err := tx.QueryContext(ctx, `
+SELECT r.resource_id, r.key, r.type
+FROM json_each(?2) AS j CROSS JOIN resources AS r
+WHERE r.customer_id = ?1 AND r.resource_id = j.value`, customer, idsJSON(ids))
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		var row resourceRow
+		if err := rows.Scan(&id, &row.key, &row.typ); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		stored[id] = row
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	ins, err := tx.PrepareContext(ctx, `
+INSERT INTO billed_ranges (customer_id, resource_key, invoice_id, kind, start_at, end_at) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer ins.Close()
+	for i := range merged {
+		br := &merged[i]
+		row, ok := stored[br.ResourceID]
+		if !ok {
+			row.typ = br.ResourceType
+			if row.typ == "" && strings.HasPrefix(br.ResourceID, "subscription/") {
+				row.typ = "subscription"
+			}
+			if err := tx.QueryRowContext(ctx, `INSERT INTO resources (customer_id, resource_id, type) VALUES (?, ?, ?) RETURNING key`,
+				customer, br.ResourceID, row.typ).Scan(&row.key); err != nil {
+				return nil, fmt.Errorf("resource %s: %w", br.ResourceID, err)
+			}
+			stored[br.ResourceID] = row
+		}
+		if br.ResourceKey != 0 && br.ResourceKey != row.key {
+			return nil, fmt.Errorf("range of resource %s: resource key %d does not match the stored key %d", br.ResourceID, br.ResourceKey, row.key)
+		}
+		br.ResourceKey = row.key
+		if br.ResourceType == "" {
+			br.ResourceType = row.typ
+		}
+		_, err = ins.ExecContext(ctx, customer, row.key, invoiceID, string(br.Kind), sec(br.Range.Start), sec(br.Range.End))
+		if err == nil {
+			continue
+		}
+		if !strings.Contains(err.Error(), overlapTag) {
+			return nil, fmt.Errorf("range %s of resource %s: %w", br.Range, br.ResourceID, err)
+		}
+		oe := &store.OverlapError{CustomerID: customer, ResourceID: br.ResourceID, Range: br.Range, Invoice: overlapNumber(err)}
+		var number string
+		if tx.QueryRowContext(ctx, `
+SELECT i.number FROM billed_ranges AS b JOIN invoices AS i ON i.id = b.invoice_id
+WHERE b.resource_key = ? AND b.kind = ? AND b.void = 0 AND b.start_at < ? AND b.end_at > ?
+ORDER BY b.start_at LIMIT 1`, row.key, string(br.Kind), sec(br.Range.End), sec(br.Range.Start)).Scan(&number) == nil {
+			oe.Invoice = number
+		}
+		return nil, oe
+	}
+	return merged, nil
+}
+
+// overlapNumber extracts the invoice number from a trigger error, e.g.
+// "constraint failed: bilean-overlap: INV-2026-000001 (1811)".
+func overlapNumber(err error) string {
+	msg := err.Error()
+	i := strings.Index(msg, overlapTag)
+	if i < 0 {
+		return ""
+	}
+	msg = msg[i+len(overlapTag):]
+	if j := strings.LastIndex(msg, " ("); j >= 0 {
+		msg = msg[:j]
+	}
+	return strings.TrimSpace(msg)
+}
+
+// settle marks the referenced records of the customer settled where they are still at the
+// referenced version, with one statement: [[id, version], ...] as a JSON parameter.
+func settle(ctx context.Context, tx *sql.Tx, customer string, refs []billing.Ref) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	b := make([]byte, 0, 24*len(refs)+2)
+	b = append(b, '[')
+	for i, r := range refs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, r.ID, 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, r.Version, 10)
+		b = append(b, ']')
+	}
+	b = append(b, ']')
+	if _, err := tx.ExecContext(ctx, settleSQL, string(b), customer); err != nil {
+		return fmt.Errorf("settle records: %w", err)
+	}
+	return nil
+}
+
+// voidTx voids one invoice: status void with the reason, its billed ranges released and the
+// records they covered unsettled, so the usage is seen again by the next run.
+func voidTx(ctx context.Context, tx *sql.Tx, id int64, reason, replacedBy string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE invoices SET status = 'void', void_reason = ?, replaced_by = ? WHERE id = ?`,
+		reason, replacedBy, id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, unsettleSQL, id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE billed_ranges SET void = 1 WHERE invoice_id = ? AND void = 0`, id); err != nil {
+		return err
+	}
+	return nil
+}
+
+// VoidInvoice marks an issued invoice void with the reason and releases its billed ranges; the
+// records those ranges covered are unsettled so that a later run sees the usage again.
+func (s *Store) VoidInvoice(ctx context.Context, number, reason string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var status string
+		err := tx.QueryRowContext(ctx, `SELECT id, status FROM invoices WHERE number = ?`, number).Scan(&id, &status)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return store.ErrNotFound
+		case err != nil:
+			return err
+		case status != string(invoice.Issued):
+			return fmt.Errorf("invoice is %s: only an issued invoice can be voided", status)
+		}
+		return voidTx(ctx, tx, id, reason, "")
+	})
+	if err != nil {
+		return fmt.Errorf("void invoice %s: %w", number, err)
+	}
+	return nil
+}
+
+const invoiceCols = `id, number, kind, status, customer_id, customer_name, currency, period_start, period_end,
+    issued_at, subtotal, tax_rate, tax, total, payments, previous_balance, balance_due, run_id, replaces,
+    replaced_by, void_reason`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanInvoice(sc scanner) (invoice.Invoice, error) {
+	var inv invoice.Invoice
+	var kind, status string
+	var pStart, pEnd, issued int64
+	var money [7]string
+	if err := sc.Scan(&inv.ID, &inv.Number, &kind, &status, &inv.CustomerID, &inv.CustomerName, &inv.Currency,
+		&pStart, &pEnd, &issued, &money[0], &money[1], &money[2], &money[3], &money[4], &money[5], &money[6],
+		&inv.RunID, &inv.Replaces, &inv.ReplacedBy, &inv.VoidReason); err != nil {
+		return inv, err
+	}
+	inv.Kind, inv.Status = invoice.Kind(kind), invoice.Status(status)
+	inv.Period = interval.Range{Start: fromSec(pStart), End: fromSec(pEnd)}
+	inv.IssuedAt = fromSec(issued)
+	dst := []*decimal.Decimal{&inv.Subtotal, &inv.TaxRate, &inv.Tax, &inv.Total, &inv.Payments, &inv.PreviousBalance, &inv.BalanceDue}
+	names := []string{"subtotal", "tax_rate", "tax", "total", "payments", "previous_balance", "balance_due"}
+	for i, d := range dst {
+		var err error
+		if *d, err = parseDec(money[i], "invoice "+inv.Number+" "+names[i]); err != nil {
+			return inv, err
+		}
+	}
+	return inv, nil
+}
+
+// ListInvoices returns invoices matching the filter without lines or ranges, newest first.
+func (s *Store) ListInvoices(ctx context.Context, f store.InvoiceFilter) ([]invoice.Invoice, error) {
+	q := `SELECT ` + invoiceCols + ` FROM invoices WHERE 1 = 1`
+	var args []any
+	if f.CustomerID != "" {
+		q += ` AND customer_id = ?`
+		args = append(args, f.CustomerID)
+	}
+	if f.Status != "" {
+		q += ` AND status = ?`
+		args = append(args, string(f.Status))
+	}
+	if f.Period != nil {
+		q += ` AND period_start >= ? AND period_start < ?`
+		args = append(args, sec(f.Period.Start), sec(f.Period.End))
+	}
+	q += ` ORDER BY id DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list invoices: %w", err)
+	}
+	defer rows.Close()
+	var out []invoice.Invoice
+	for rows.Next() {
+		inv, err := scanInvoice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list invoices: %w", err)
+		}
+		out = append(out, inv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list invoices: %w", err)
+	}
+	return out, nil
+}
+
+// GetInvoice returns one invoice with its lines (in order) and its billed ranges (live or, for a
+// void invoice, released), or an error wrapping store.ErrNotFound.
+func (s *Store) GetInvoice(ctx context.Context, number string) (*invoice.Invoice, error) {
+	var inv invoice.Invoice
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		inv, err = scanInvoice(tx.QueryRowContext(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE number = ?`, number))
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if inv.Lines, err = readLines(ctx, tx, inv.ID); err != nil {
+			return err
+		}
+		inv.Ranges, err = readRanges(ctx, tx, inv.ID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get invoice %s: %w", number, err)
+	}
+	return &inv, nil
+}
+
+func readLines(ctx context.Context, tx *sql.Tx, id int64) ([]invoice.Line, error) {
+	rows, err := tx.QueryContext(ctx, `
+SELECT section, resource_id, resource_type, description, policy, region, start_at, end_at, seconds,
+       quantity, unit, unit_price, amount, attributes
+FROM invoice_lines WHERE invoice_id = ? ORDER BY n`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []invoice.Line
+	for rows.Next() {
+		var l invoice.Line
+		var section, qty, price, amount, attrs string
+		var start, end int64
+		if err := rows.Scan(&section, &l.ResourceID, &l.ResourceType, &l.Description, &l.Policy, &l.Region,
+			&start, &end, &l.Seconds, &qty, &l.Unit, &price, &amount, &attrs); err != nil {
+			return nil, err
+		}
+		l.Section = invoice.Section(section)
+		l.Start, l.End = fromSec(start), fromSec(end)
+		n := len(out) + 1
+		if l.Quantity, err = parseDec(qty, fmt.Sprintf("line %d quantity", n)); err != nil {
+			return nil, err
+		}
+		if l.UnitPrice, err = parseDec(price, fmt.Sprintf("line %d unit_price", n)); err != nil {
+			return nil, err
+		}
+		if l.Amount, err = parseDec(amount, fmt.Sprintf("line %d amount", n)); err != nil {
+			return nil, err
+		}
+		if l.Attributes, err = parseAttrs(attrs); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+func readRanges(ctx context.Context, tx *sql.Tx, id int64) ([]invoice.BilledRange, error) {
+	rows, err := tx.QueryContext(ctx, `
+SELECT b.resource_key, r.resource_id, r.type, b.kind, b.start_at, b.end_at
+FROM billed_ranges AS b JOIN resources AS r ON r.key = b.resource_key
+WHERE b.invoice_id = ?
+ORDER BY r.resource_id, b.kind, b.start_at`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []invoice.BilledRange
+	for rows.Next() {
+		var br invoice.BilledRange
+		var kind string
+		var start, end int64
+		if err := rows.Scan(&br.ResourceKey, &br.ResourceID, &br.ResourceType, &kind, &start, &end); err != nil {
+			return nil, err
+		}
+		br.Kind = invoice.RangeKind(kind)
+		br.Range = interval.Range{Start: fromSec(start), End: fromSec(end)}
+		out = append(out, br)
+	}
+	return out, rows.Err()
+}
+
+// Balances returns, per customer, the total of issued invoices whose period starts before
+// `before` minus the payments received before it, summed exactly in Go. Customers with neither
+// are absent.
+func (s *Store) Balances(ctx context.Context, customerIDs []string, before time.Time) (map[string]decimal.Decimal, error) {
+	out := map[string]decimal.Decimal{}
+	if len(customerIDs) == 0 {
+		return out, nil
+	}
+	ids := idsJSON(customerIDs)
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		add := func(q string, sign int) error {
+			rows, err := tx.QueryContext(ctx, q, ids, sec(before))
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var cust, amount string
+				if err := rows.Scan(&cust, &amount); err != nil {
+					return err
+				}
+				d, err := parseDec(amount, "amount of customer "+cust)
+				if err != nil {
+					return err
+				}
+				if sign < 0 {
+					d = d.Neg()
+				}
+				sum, err := out[cust].Add(d)
+				if err != nil {
+					return fmt.Errorf("customer %s: %w", cust, err)
+				}
+				out[cust] = sum
+			}
+			return rows.Err()
+		}
+		if err := add(`
+SELECT i.customer_id, i.total
+FROM json_each(?1) AS c CROSS JOIN invoices AS i
+WHERE i.customer_id = c.value AND i.status = 'issued' AND i.period_start < ?2`, +1); err != nil {
+			return err
+		}
+		return add(`
+SELECT p.customer_id, p.amount
+FROM json_each(?1) AS c CROSS JOIN payments AS p
+WHERE p.customer_id = c.value AND p.received_at < ?2`, -1)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("balances: %w", err)
+	}
+	return out, nil
+}
+
+// Invoiced returns, per customer, the number of its live scheduled invoice for the period.
+func (s *Store) Invoiced(ctx context.Context, customerIDs []string, period interval.Range) (map[string]string, error) {
+	out := map[string]string{}
+	if len(customerIDs) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `
+SELECT i.customer_id, i.number
+FROM json_each(?1) AS c CROSS JOIN invoices AS i
+WHERE i.customer_id = c.value AND i.period_start = ?2 AND i.kind = 'scheduled' AND i.status <> 'void'`,
+		idsJSON(customerIDs), sec(period.Start))
+	if err != nil {
+		return nil, fmt.Errorf("invoiced: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cust, number string
+		if err := rows.Scan(&cust, &number); err != nil {
+			return nil, fmt.Errorf("invoiced: %w", err)
+		}
+		out[cust] = number
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("invoiced: %w", err)
+	}
+	return out, nil
+}
+
+// BillingStarts implements store.Feed.
+func (s *Store) BillingStarts(ctx context.Context, customerIDs []string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	if len(customerIDs) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `
+SELECT i.customer_id, MIN(i.period_start)
+FROM json_each(?1) AS c CROSS JOIN invoices AS i
+WHERE i.customer_id = c.value AND i.kind = 'scheduled'
+GROUP BY i.customer_id`, idsJSON(customerIDs))
+	if err != nil {
+		return nil, fmt.Errorf("billing starts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cust string
+		var start int64
+		if err := rows.Scan(&cust, &start); err != nil {
+			return nil, fmt.Errorf("billing starts: %w", err)
+		}
+		out[cust] = time.Unix(start, 0).UTC()
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("billing starts: %w", err)
+	}
+	return out, nil
+}
+
+// settleSQL settles the records of customer ?2 listed in the JSON array ?1 of [id, version]
+// that are still at that version.
+const settleSQL = `
+UPDATE usage_records SET settled = 1
+WHERE id IN (
+    SELECT r.id FROM json_each(?1) AS j CROSS JOIN usage_records AS r
+    WHERE r.id = j.value ->> 0 AND r.version = j.value ->> 1 AND r.customer_id = ?2 AND r.settled = 0)`
+
+// unsettleSQL unsettles the records covered by the live billed ranges of invoice ?1.
+const unsettleSQL = `
+UPDATE usage_records SET settled = 0
+WHERE id IN (
+    SELECT r.id
+    FROM billed_ranges AS b JOIN usage_records AS r ON r.resource_key = b.resource_key
+    WHERE b.invoice_id = ?1 AND b.void = 0 AND r.settled = 1
+      AND r.start_at < b.end_at AND (r.end_at IS NULL OR r.end_at > b.start_at))`

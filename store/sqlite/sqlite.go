@@ -1,0 +1,227 @@
+// Package sqlite is Bilean's embedded store: one SQLite database file, opened with the pure-Go
+// driver modernc.org/sqlite, its schema applied by goose migrations embedded in the binary.
+//
+// The database itself keeps the store's invariants (see package store): triggers refuse an
+// overlapping live billed range even when a raw INSERT bypasses this package, a partial unique
+// index keeps one live scheduled invoice per customer and period, and invoice numbers come from a
+// counter bumped inside the finalizing transaction, so a refused or failed finalize leaves no gap.
+//
+// Times are stored as INTEGER Unix seconds (UTC), an open end as NULL, money as TEXT decimal
+// strings that keep their scale ("0.0000027" and "12.50" read back exactly as written).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/govalues/decimal"
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/bilean/bilean/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the SQLite implementation of store.Store. It is safe for concurrent use; write
+// transactions begin IMMEDIATE and wait up to 10 s for the write lock (busy_timeout).
+type Store struct {
+	db *sql.DB
+	// now is the clock used for issue and run times; tests may replace it.
+	now func() time.Time
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the SQLite database at path, creating the file when it does not exist, and applies
+// any pending migration. The connections use WAL journaling, synchronous NORMAL, foreign keys and
+// a 10 s busy timeout; read-write transactions begin IMMEDIATE.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty database path")
+	}
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// Keep connections open between calls: a new one re-runs the pragmas and re-reads the schema.
+	db.SetMaxIdleConns(8)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := Migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return &Store{db: db, now: time.Now}, nil
+}
+
+// dsn builds the driver's connection string for a database file. The path is escaped as SQLite's
+// URI syntax requires (https://www.sqlite.org/uri.html).
+func dsn(path string) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + esc +
+		"?_pragma=busy_timeout(10000)" +
+		"&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(NORMAL)" +
+		"&_txlock=immediate"
+}
+
+// Migrate applies the embedded migrations that db has not seen yet. It is idempotent.
+func Migrate(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// DB returns the underlying database handle, for tests and diagnostics that need raw SQL.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// write runs fn in a read-write transaction (BEGIN IMMEDIATE) and commits when fn succeeds.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// read runs fn in a read-only transaction, so that several queries see one snapshot.
+func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// --- column conversions ---------------------------------------------------------------------
+
+// sec stores a time as Unix seconds.
+func sec(t time.Time) int64 { return t.Unix() }
+
+// nullSec stores a zero time (an open end) as NULL.
+func nullSec(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.Unix(), Valid: true}
+}
+
+// fromSec reads Unix seconds as a UTC time.
+func fromSec(s int64) time.Time { return time.Unix(s, 0).UTC() }
+
+// fromNullSec reads NULL as the zero time.
+func fromNullSec(s sql.NullInt64) time.Time {
+	if !s.Valid {
+		return time.Time{}
+	}
+	return fromSec(s.Int64)
+}
+
+// dec stores a decimal as text, keeping its scale.
+func dec(d decimal.Decimal) string { return d.String() }
+
+// parseDec reads a decimal column; what names the column in the error.
+func parseDec(s, what string) (decimal.Decimal, error) {
+	d, err := decimal.Parse(s)
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("%s: stored value %q is not a decimal: %w", what, s, err)
+	}
+	return d, nil
+}
+
+// attrsJSON encodes attributes as a JSON object with sorted keys, "{}" when empty, so equal maps
+// encode to equal text (AddRecords compares the text to tell a changed record from a repeat).
+func attrsJSON(m map[string]string) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, 64)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONString(b, m[k])
+	}
+	return string(append(b, '}')), nil
+}
+
+// appendJSONString appends s as a JSON string. Plain printable ASCII is copied as is; anything
+// else goes through encoding/json, which escapes and repairs invalid UTF-8.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// parseAttrs decodes attributes; an empty object reads as nil.
+func parseAttrs(s string) (map[string]string, error) {
+	if s == "" || s == "{}" {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("attributes %q: %w", s, err)
+	}
+	return m, nil
+}
+
+// idsJSON encodes ids, sorted and without duplicates, as a JSON array for a json_each(?)
+// parameter (a duplicate would double the rows of a join).
+func idsJSON(ids []string) string {
+	b, _ := json.Marshal(sortedUnique(ids)) // a []string always encodes
+	return string(b)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
