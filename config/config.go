@@ -68,8 +68,8 @@ type Pipeline struct {
 
 // Step is one handler of a chain: a name, optionally with its own configuration node.
 //
-//	- subscription_feeding
-//	- render: {formats: [csv], dir: var/invoices}
+//   - subscription_feeding
+//   - render: {formats: [csv], dir: var/invoices}
 type Step struct {
 	Name string
 	Node *yaml.Node // nil when the step has no configuration
