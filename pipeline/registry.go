@@ -2,9 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -97,10 +100,17 @@ func DecodeNode(node *yaml.Node, v any) error {
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w (lines counted from the step's configuration, which starts at line %d)", err, node.Line)
+		// Errors count lines from the re-marshalled node: shift them to the file's lines.
+		msg := lineRe.ReplaceAllStringFunc(err.Error(), func(m string) string {
+			n, _ := strconv.Atoi(lineRe.FindStringSubmatch(m)[1])
+			return fmt.Sprintf("line %d:", n+node.Line-1)
+		})
+		return errors.New(strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  "))
 	}
 	return nil
 }
+
+var lineRe = regexp.MustCompile(`line (\d+):`)
 
 // Step is a built handler with its name.
 type Step struct {

@@ -50,6 +50,9 @@ func (a *app) interimCmd() *cobra.Command {
 				}
 				return fmt.Errorf("customer %s: no result", args[0])
 			}
+			if output == "table" {
+				fmt.Fprintf(cmd.OutOrStdout(), "Priced up to %s (interim: not stored, not sent)\n", t.Format(time.RFC3339))
+			}
 			return writeInvoice(cmd.OutOrStdout(), item.Invoice, output, a)
 		},
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -164,28 +165,32 @@ RETURNING id`,
 	return nil
 }
 
+// insertLines stores the lines with one statement: a JSON array of rows expanded by json_each,
+// so a 3,000-line invoice costs one round trip through database/sql, not 3,000.
 func insertLines(ctx context.Context, tx *sql.Tx, invoiceID int64, lines []invoice.Line) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	st, err := tx.PrepareContext(ctx, `
-INSERT INTO invoice_lines (invoice_id, n, section, resource_id, resource_type, description, policy, region,
-    start_at, end_at, seconds, quantity, unit, unit_price, amount, attributes)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	rows := make([][]any, len(lines))
 	for n, l := range lines {
 		attrs, err := attrsJSON(l.Attributes)
 		if err != nil {
 			return fmt.Errorf("lines[%d]: attributes: %w", n, err)
 		}
-		if _, err := st.ExecContext(ctx, invoiceID, n+1, string(l.Section), l.ResourceID, l.ResourceType, l.Description,
-			l.Policy, l.Region, sec(l.Start), sec(l.End), l.Seconds, dec(l.Quantity), l.Unit, dec(l.UnitPrice),
-			dec(l.Amount), attrs); err != nil {
-			return fmt.Errorf("lines[%d]: %w", n, err)
-		}
+		rows[n] = []any{n + 1, string(l.Section), l.ResourceID, l.ResourceType, l.Description, l.Policy, l.Region,
+			sec(l.Start), sec(l.End), l.Seconds, dec(l.Quantity), l.Unit, dec(l.UnitPrice), dec(l.Amount), attrs}
+	}
+	payload, err := json.Marshal(rows)
+	if err != nil {
+		return fmt.Errorf("lines: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO invoice_lines (invoice_id, n, section, resource_id, resource_type, description, policy, region,
+    start_at, end_at, seconds, quantity, unit, unit_price, amount, attributes)
+SELECT ?1, v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, v ->> 6,
+    v ->> 7, v ->> 8, v ->> 9, v ->> 10, v ->> 11, v ->> 12, v ->> 13, v ->> 14
+FROM (SELECT j.value AS v FROM json_each(?2) AS j ORDER BY j.key)`, invoiceID, string(payload)); err != nil {
+		return fmt.Errorf("lines: %w", err)
 	}
 	return nil
 }
@@ -245,12 +250,7 @@ WHERE r.customer_id = ?1 AND r.resource_id = j.value`, customer, idsJSON(ids))
 		return nil, err
 	}
 
-	ins, err := tx.PrepareContext(ctx, `
-INSERT INTO billed_ranges (customer_id, resource_key, invoice_id, kind, start_at, end_at) VALUES (?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, err
-	}
-	defer ins.Close()
+	vals := make([][]any, len(merged))
 	for i := range merged {
 		br := &merged[i]
 		row, ok := stored[br.ResourceID]
@@ -272,24 +272,36 @@ INSERT INTO billed_ranges (customer_id, resource_key, invoice_id, kind, start_at
 		if br.ResourceType == "" {
 			br.ResourceType = row.typ
 		}
-		_, err = ins.ExecContext(ctx, customer, row.key, invoiceID, string(br.Kind), sec(br.Range.Start), sec(br.Range.End))
-		if err == nil {
-			continue
-		}
-		if !strings.Contains(err.Error(), overlapTag) {
-			return nil, fmt.Errorf("range %s of resource %s: %w", br.Range, br.ResourceID, err)
-		}
-		oe := &store.OverlapError{CustomerID: customer, ResourceID: br.ResourceID, Range: br.Range, Invoice: overlapNumber(err)}
+		vals[i] = []any{row.key, string(br.Kind), sec(br.Range.Start), sec(br.Range.End)}
+	}
+	payload, err := json.Marshal(vals)
+	if err != nil {
+		return nil, err
+	}
+	// One statement for all ranges; the trigger still checks every row.
+	_, err = tx.ExecContext(ctx, `
+INSERT INTO billed_ranges (customer_id, resource_key, invoice_id, kind, start_at, end_at)
+SELECT ?1, j.value ->> 0, ?2, j.value ->> 1, j.value ->> 2, j.value ->> 3
+FROM json_each(?3) AS j`, customer, invoiceID, string(payload))
+	if err == nil {
+		return merged, nil
+	}
+	if !strings.Contains(err.Error(), overlapTag) {
+		return nil, fmt.Errorf("billed ranges: %w", err)
+	}
+	// The statement was refused as a whole: find the first range that overlaps a live one.
+	for i := range merged {
+		br := &merged[i]
 		var number string
-		if tx.QueryRowContext(ctx, `
+		qerr := tx.QueryRowContext(ctx, `
 SELECT i.number FROM billed_ranges AS b JOIN invoices AS i ON i.id = b.invoice_id
 WHERE b.resource_key = ? AND b.kind = ? AND b.void = 0 AND b.start_at < ? AND b.end_at > ?
-ORDER BY b.start_at LIMIT 1`, row.key, string(br.Kind), sec(br.Range.End), sec(br.Range.Start)).Scan(&number) == nil {
-			oe.Invoice = number
+ORDER BY b.start_at LIMIT 1`, br.ResourceKey, string(br.Kind), sec(br.Range.End), sec(br.Range.Start)).Scan(&number)
+		if qerr == nil {
+			return nil, &store.OverlapError{CustomerID: customer, ResourceID: br.ResourceID, Range: br.Range, Invoice: number}
 		}
-		return nil, oe
 	}
-	return merged, nil
+	return nil, &store.OverlapError{CustomerID: customer, ResourceID: merged[0].ResourceID, Range: merged[0].Range, Invoice: overlapNumber(err)}
 }
 
 // overlapNumber extracts the invoice number from a trigger error, e.g.

@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/govalues/decimal"
@@ -38,6 +39,9 @@ type Store struct {
 	db *sql.DB
 	// now is the clock used for issue and run times; tests may replace it.
 	now func() time.Time
+	// wmu serialises this process's write transactions: SQLite has one writer, and waiting on a
+	// mutex is cheaper than the busy handler's sleeps. Other processes still wait on busy_timeout.
+	wmu sync.Mutex
 }
 
 var _ store.Store = (*Store)(nil)
@@ -75,6 +79,7 @@ func dsn(path string) string {
 		"&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(NORMAL)" +
+		"&_pragma=cache_size(-32768)" +
 		"&_txlock=immediate"
 }
 
@@ -102,6 +107,8 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // write runs fn in a read-write transaction (BEGIN IMMEDIATE) and commits when fn succeeds.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
