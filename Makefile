@@ -19,7 +19,7 @@ test: lint
 # Benchmarks of whole runs and hot paths; see README for how to read them.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./e2e/
-	$(GO) test -run '^$$' -bench . -benchmem ./rating/ ./interval/
+	$(GO) test -run '^$$' -bench . -benchmem ./rating/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -38,8 +38,8 @@ func TestProrationAndSpanSplitting(t *testing.T) {
 			//   [Oct 1, Oct 15 12:00) = 348 h × 0.02 (standard) = 6.96
 			//   [Oct 15 12:00, Oct 20 10:00) = 118 h × 0.018 (business) = 2.124 → 2.12
 			// Subtotal 35.16; tax 20 % = 7.032 → 7.03; total 42.19.
-			name: "policy change mid-month",
-			subs: []billing.Subscription{{Policy: "standard", Start: ts("2026-01-01T00:00:00Z"), End: change}, {Policy: "business", Start: change}},
+			name:    "policy change mid-month",
+			subs:    []billing.Subscription{{Policy: "standard", Start: ts("2026-01-01T00:00:00Z"), End: change}, {Policy: "business", Start: change}},
 			records: []billing.Record{{ResourceID: "vm-1", ResourceType: "os.nova.server", Start: ts("2026-09-20T00:00:00Z"), End: ts("2026-10-20T10:00:00Z"), Attributes: map[string]string{"flavor": "m1.small"}}},
 			tax:     "0.20",
 			lines: []line{
@@ -336,7 +336,7 @@ func TestStoreRefusesOverlapEvenWhenHandlersAreBypassed(t *testing.T) {
 	h.addRecords(billing.Record{ResourceID: "vm-1", ResourceType: "os.nova.server", Start: ts("2026-10-01T00:00:00Z"), Attributes: map[string]string{"flavor": "m1.small"}})
 	first := outcome(t, h.run("2026-10"), "c1").Number
 	inv := &invoice.Invoice{Kind: invoice.Scheduled, CustomerID: "c1", Currency: "EUR", Period: month(t, "2026-11"),
-		Ranges: []invoice.BilledRange{{ResourceID: "vm-1", ResourceType: "os.nova.server", Kind: invoice.Charge, }}}
+		Ranges: []invoice.BilledRange{{ResourceID: "vm-1", ResourceType: "os.nova.server", Kind: invoice.Charge}}}
 	inv.Ranges[0].Range.Start = ts("2026-10-31T23:59:59Z")
 	inv.Ranges[0].Range.End = ts("2026-11-02T00:00:00Z")
 	nf, err := config.ParseNumberFormat(h.cfg.Numbering.Format)

@@ -139,8 +139,7 @@ func (h *Calculation) price(run *pipeline.Run, it *pipeline.Item) error {
 		}
 		for _, p := range ps {
 			for _, r := range p.r.SplitAt(bounds...) {
-				_, err := h.line(run, it, ru, p, r)
-				if err != nil {
+				if err := h.line(run, it, ru, p, r); err != nil {
 					return err
 				}
 				kind := invoice.Charge
@@ -163,22 +162,24 @@ func (h *Calculation) price(run *pipeline.Run, it *pipeline.Item) error {
 	return nil
 }
 
-// line prices one piece and appends its line; it reports false when no rule prices the type.
-func (h *Calculation) line(run *pipeline.Run, it *pipeline.Item, ru *store.ResourceUsage, p piece, r interval.Range) (bool, error) {
+// line prices one piece and appends its line. A piece whose type no rule of the policy prices
+// is counted in the run's statistics and billed at nothing: its range is still recorded, so
+// adding a rule later prices usage from then on, never retroactively.
+func (h *Calculation) line(run *pipeline.Run, it *pipeline.Item, ru *store.ResourceUsage, p piece, r interval.Range) error {
 	pol, err := policyAt(run, it, r.Start, h.defaultPolicy)
 	if err != nil {
-		return false, err
+		return err
 	}
 	rule, ok := pol.Rule(ru.ResourceType)
 	if !ok {
 		if run.Stats != nil {
 			run.Stats.AddUnpriced(ru.ResourceType)
 		}
-		return false, nil
+		return nil
 	}
 	ch, err := rule.Price(rating.Usage{ResourceType: ru.ResourceType, ResourceID: ru.ResourceID, Attributes: p.rec.Attributes, Range: r})
 	if err != nil {
-		return false, fmt.Errorf("policy %s: %w", pol.Name, err)
+		return fmt.Errorf("policy %s: %w", pol.Name, err)
 	}
 	section := invoice.Usage
 	desc := ch.Description
@@ -209,7 +210,7 @@ func (h *Calculation) line(run *pipeline.Run, it *pipeline.Item, ru *store.Resou
 		Attributes:   p.rec.Attributes,
 	})
 	it.Spans++
-	return true, nil
+	return nil
 }
 
 func dates(r interval.Range) string {

@@ -60,7 +60,7 @@ func TestInvoiceTotalIsSumOfRoundedLines(t *testing.T) {
 }
 
 func TestMergeRangesKeepsOneRangePerContinuousUse(t *testing.T) {
-	// covered by store contract tests as well; here: merging is per resource and kind.
+	// Merging is per resource and kind; the store keeps what MergeRanges returns.
 	in := []BilledRange{
 		{ResourceID: "a", Kind: Charge, Range: rng(0, 10)},
 		{ResourceID: "a", Kind: Charge, Range: rng(10, 20)},

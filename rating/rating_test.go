@@ -139,3 +139,18 @@ func TestRegisterPanicsOnDuplicate(t *testing.T) {
 	}()
 	Register(ServerType, newServer)
 }
+
+// BenchmarkPriceServerSpan prices one server span at a flat per-hour flavor price.
+func BenchmarkPriceServerSpan(b *testing.B) {
+	server, err := Build(billing.RuleSpec{Type: ServerType, Spec: `flavors: {m1.small: "0.02", m1.large: "0.08"}`})
+	if err != nil {
+		b.Fatal(err)
+	}
+	u := Usage{ResourceType: ServerType, ResourceID: "vm", Attributes: map[string]string{"flavor": "m1.small"}, Range: secs(875253)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := server.Price(u); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

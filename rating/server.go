@@ -21,7 +21,10 @@ type ServerSpec struct {
 	Default *Price           `yaml:"default"`
 }
 
-type server struct{ spec ServerSpec }
+type server struct {
+	spec ServerSpec
+	desc map[string]string // flavor → line description, built once
+}
 
 func newServer(s Spec) (Rule, error) {
 	var spec ServerSpec
@@ -31,7 +34,11 @@ func newServer(s Spec) (Rule, error) {
 	if len(spec.Flavors) == 0 && spec.Default == nil {
 		return nil, fmt.Errorf("flavors: at least one flavor price (or a default) is required")
 	}
-	return &server{spec: spec}, nil
+	desc := make(map[string]string, len(spec.Flavors))
+	for f := range spec.Flavors {
+		desc[f] = "Server " + f
+	}
+	return &server{spec: spec, desc: desc}, nil
 }
 
 func (r *server) Price(u Usage) (Charge, error) {
@@ -56,5 +63,9 @@ func (r *server) Price(u Usage) (Charge, error) {
 		}
 		p = *r.spec.Default
 	}
-	return perHour(p.Decimal, one, u.Range.Seconds(), "hour", "Server "+flavor)
+	d, ok := r.desc[flavor]
+	if !ok {
+		d = "Server " + flavor
+	}
+	return perHour(p.Decimal, one, u.Range.Seconds(), "hour", d)
 }

@@ -63,20 +63,17 @@ func (s *Store) CustomerIDs(ctx context.Context, f store.CustomerFilter) ([]stri
 		args = append(args, idsJSON(f.IDs))
 	}
 	q += ` ORDER BY id`
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("customer ids: %w", err)
-	}
-	defer rows.Close()
 	var ids []string
-	for rows.Next() {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("customer ids: %w", err)
+			return err
 		}
 		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("customer ids: %w", err)
 	}
 	return ids, nil
@@ -87,35 +84,33 @@ func (s *Store) GetCustomers(ctx context.Context, ids []string) ([]billing.Custo
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	byID := make(map[string]billing.Customer, len(ids))
 	rows, err := s.db.QueryContext(ctx, `
 SELECT id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy
 FROM customers WHERE id IN (SELECT value FROM json_each(?))`, idsJSON(ids))
-	if err != nil {
-		return nil, fmt.Errorf("get customers: %w", err)
-	}
-	defer rows.Close()
-	byID := make(map[string]billing.Customer, len(ids))
-	for rows.Next() {
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var c billing.Customer
 		var contacts, taxRate string
 		var exempt int
-		if err := rows.Scan(&c.ID, &c.Name, &c.Currency, &c.Timezone, &contacts, &taxRate, &exempt,
-			&c.Status, &c.Policy); err != nil {
-			return nil, fmt.Errorf("get customers: %w", err)
+		err := rows.Scan(&c.ID, &c.Name, &c.Currency, &c.Timezone, &contacts, &taxRate, &exempt,
+			&c.Status, &c.Policy)
+		if err != nil {
+			return err
 		}
 		if err := json.Unmarshal([]byte(contacts), &c.Contacts); err != nil {
-			return nil, fmt.Errorf("get customers: customer %s: contacts %q: %w", c.ID, contacts, err)
+			return fmt.Errorf("customer %s: contacts %q: %w", c.ID, contacts, err)
 		}
 		if len(c.Contacts) == 0 {
 			c.Contacts = nil
 		}
 		if c.TaxRate, err = parseDec(taxRate, "customer "+c.ID+" tax_rate"); err != nil {
-			return nil, fmt.Errorf("get customers: %w", err)
+			return err
 		}
 		c.TaxExempt = exempt != 0
 		byID[c.ID] = c
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("get customers: %w", err)
 	}
 	out := make([]billing.Customer, 0, len(byID))
@@ -171,31 +166,29 @@ ON CONFLICT (name) DO UPDATE SET
 
 // Policies returns every policy, by name.
 func (s *Store) Policies(ctx context.Context) (map[string]billing.Policy, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, currency, description, fee, rules FROM policies`)
-	if err != nil {
-		return nil, fmt.Errorf("policies: %w", err)
-	}
-	defer rows.Close()
 	out := map[string]billing.Policy{}
-	for rows.Next() {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, currency, description, fee, rules FROM policies`)
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var p billing.Policy
 		var fee, rules string
-		if err := rows.Scan(&p.Name, &p.Currency, &p.Description, &fee, &rules); err != nil {
-			return nil, fmt.Errorf("policies: %w", err)
+		err := rows.Scan(&p.Name, &p.Currency, &p.Description, &fee, &rules)
+		if err != nil {
+			return err
 		}
 		if p.Fee, err = parseDec(fee, "policy "+p.Name+" fee"); err != nil {
-			return nil, fmt.Errorf("policies: %w", err)
+			return err
 		}
 		var rs []ruleJSON
 		if err := json.Unmarshal([]byte(rules), &rs); err != nil {
-			return nil, fmt.Errorf("policies: policy %s: rules: %w", p.Name, err)
+			return fmt.Errorf("policy %s: rules: %w", p.Name, err)
 		}
 		for _, r := range rs {
 			p.Rules = append(p.Rules, billing.RuleSpec{Type: r.Type, Spec: r.Spec})
 		}
 		out[p.Name] = p
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("policies: %w", err)
 	}
 	return out, nil
@@ -292,27 +285,24 @@ func (s *Store) Subscriptions(ctx context.Context, customerIDs []string, r inter
 	if len(customerIDs) == 0 {
 		return nil, nil
 	}
+	var out []billing.Subscription
 	rows, err := s.db.QueryContext(ctx, `
 SELECT s.id, s.customer_id, s.policy, s.start_at, s.end_at
 FROM json_each(?1) AS c CROSS JOIN subscriptions AS s ON s.customer_id = c.value
 WHERE s.start_at < ?3 AND (s.end_at IS NULL OR s.end_at > ?2)
 ORDER BY s.customer_id, s.start_at, s.id`, idsJSON(customerIDs), sec(r.Start), sec(r.End))
-	if err != nil {
-		return nil, fmt.Errorf("subscriptions: %w", err)
-	}
-	defer rows.Close()
-	var out []billing.Subscription
-	for rows.Next() {
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var sub billing.Subscription
 		var start int64
 		var end sql.NullInt64
 		if err := rows.Scan(&sub.ID, &sub.CustomerID, &sub.Policy, &start, &end); err != nil {
-			return nil, fmt.Errorf("subscriptions: %w", err)
+			return err
 		}
 		sub.Start, sub.End = fromSec(start), fromNullSec(end)
 		out = append(out, sub)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("subscriptions: %w", err)
 	}
 	return out, nil
@@ -392,30 +382,28 @@ func (s *Store) Payments(ctx context.Context, customerIDs []string, r interval.R
 	if len(customerIDs) == 0 {
 		return nil, nil
 	}
+	var out []billing.Payment
 	rows, err := s.db.QueryContext(ctx, `
 SELECT p.id, p.customer_id, p.amount, p.currency, p.received_at, p.reference
 FROM json_each(?1) AS c CROSS JOIN payments AS p ON p.customer_id = c.value
 WHERE p.received_at >= ?2 AND p.received_at < ?3
 ORDER BY p.customer_id, p.received_at, p.id`, idsJSON(customerIDs), sec(r.Start), sec(r.End))
-	if err != nil {
-		return nil, fmt.Errorf("payments: %w", err)
-	}
-	defer rows.Close()
-	var out []billing.Payment
-	for rows.Next() {
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var p billing.Payment
 		var amount string
 		var at int64
-		if err := rows.Scan(&p.ID, &p.CustomerID, &amount, &p.Currency, &at, &p.Reference); err != nil {
-			return nil, fmt.Errorf("payments: %w", err)
+		err := rows.Scan(&p.ID, &p.CustomerID, &amount, &p.Currency, &at, &p.Reference)
+		if err != nil {
+			return err
 		}
 		if p.Amount, err = parseDec(amount, "payment amount"); err != nil {
-			return nil, fmt.Errorf("payments: %w", err)
+			return err
 		}
 		p.ReceivedAt = fromSec(at)
 		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("payments: %w", err)
 	}
 	return out, nil

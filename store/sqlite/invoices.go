@@ -233,20 +233,16 @@ func insertRanges(ctx context.Context, tx *sql.Tx, invoiceID int64, customer str
 SELECT r.resource_id, r.key, r.type
 FROM json_each(?2) AS j CROSS JOIN resources AS r
 WHERE r.customer_id = ?1 AND r.resource_id = j.value`, customer, idsJSON(ids))
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var id string
 		var row resourceRow
 		if err := rows.Scan(&id, &row.key, &row.typ); err != nil {
-			rows.Close()
-			return nil, err
+			return err
 		}
 		stored[id] = row
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 
@@ -434,20 +430,17 @@ func (s *Store) ListInvoices(ctx context.Context, f store.InvoiceFilter) ([]invo
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list invoices: %w", err)
-	}
-	defer rows.Close()
 	var out []invoice.Invoice
-	for rows.Next() {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		inv, err := scanInvoice(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list invoices: %w", err)
+			return err
 		}
 		out = append(out, inv)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list invoices: %w", err)
 	}
 	return out, nil
@@ -479,66 +472,67 @@ func (s *Store) GetInvoice(ctx context.Context, number string) (*invoice.Invoice
 }
 
 func readLines(ctx context.Context, tx *sql.Tx, id int64) ([]invoice.Line, error) {
+	var out []invoice.Line
 	rows, err := tx.QueryContext(ctx, `
 SELECT section, resource_id, resource_type, description, policy, region, start_at, end_at, seconds,
        quantity, unit, unit_price, amount, attributes
 FROM invoice_lines WHERE invoice_id = ? ORDER BY n`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []invoice.Line
-	for rows.Next() {
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var l invoice.Line
 		var section, qty, price, amount, attrs string
 		var start, end int64
-		if err := rows.Scan(&section, &l.ResourceID, &l.ResourceType, &l.Description, &l.Policy, &l.Region,
-			&start, &end, &l.Seconds, &qty, &l.Unit, &price, &amount, &attrs); err != nil {
-			return nil, err
+		err := rows.Scan(&section, &l.ResourceID, &l.ResourceType, &l.Description, &l.Policy, &l.Region,
+			&start, &end, &l.Seconds, &qty, &l.Unit, &price, &amount, &attrs)
+		if err != nil {
+			return err
 		}
 		l.Section = invoice.Section(section)
 		l.Start, l.End = fromSec(start), fromSec(end)
 		n := len(out) + 1
 		if l.Quantity, err = parseDec(qty, fmt.Sprintf("line %d quantity", n)); err != nil {
-			return nil, err
+			return err
 		}
 		if l.UnitPrice, err = parseDec(price, fmt.Sprintf("line %d unit_price", n)); err != nil {
-			return nil, err
+			return err
 		}
 		if l.Amount, err = parseDec(amount, fmt.Sprintf("line %d amount", n)); err != nil {
-			return nil, err
+			return err
 		}
 		if l.Attributes, err = parseAttrs(attrs); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+			return fmt.Errorf("line %d: %w", n, err)
 		}
 		out = append(out, l)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func readRanges(ctx context.Context, tx *sql.Tx, id int64) ([]invoice.BilledRange, error) {
+	var out []invoice.BilledRange
 	rows, err := tx.QueryContext(ctx, `
 SELECT b.resource_key, r.resource_id, r.type, b.kind, b.start_at, b.end_at
 FROM billed_ranges AS b JOIN resources AS r ON r.key = b.resource_key
 WHERE b.invoice_id = ?
 ORDER BY r.resource_id, b.kind, b.start_at`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []invoice.BilledRange
-	for rows.Next() {
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var br invoice.BilledRange
 		var kind string
 		var start, end int64
 		if err := rows.Scan(&br.ResourceKey, &br.ResourceID, &br.ResourceType, &kind, &start, &end); err != nil {
-			return nil, err
+			return err
 		}
 		br.Kind = invoice.RangeKind(kind)
 		br.Range = interval.Range{Start: fromSec(start), End: fromSec(end)}
 		out = append(out, br)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Balances returns, per customer, the total of issued invoices whose period starts before
@@ -553,11 +547,7 @@ func (s *Store) Balances(ctx context.Context, customerIDs []string, before time.
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		add := func(q string, sign int) error {
 			rows, err := tx.QueryContext(ctx, q, ids, sec(before))
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
+			return eachRow(rows, err, func(rows *sql.Rows) error {
 				var cust, amount string
 				if err := rows.Scan(&cust, &amount); err != nil {
 					return err
@@ -574,8 +564,8 @@ func (s *Store) Balances(ctx context.Context, customerIDs []string, before time.
 					return fmt.Errorf("customer %s: %w", cust, err)
 				}
 				out[cust] = sum
-			}
-			return rows.Err()
+				return nil
+			})
 		}
 		if err := add(`
 SELECT i.customer_id, i.total
@@ -605,18 +595,15 @@ SELECT i.customer_id, i.number
 FROM json_each(?1) AS c CROSS JOIN invoices AS i
 WHERE i.customer_id = c.value AND i.period_start = ?2 AND i.kind = 'scheduled' AND i.status <> 'void'`,
 		idsJSON(customerIDs), sec(period.Start))
-	if err != nil {
-		return nil, fmt.Errorf("invoiced: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var cust, number string
 		if err := rows.Scan(&cust, &number); err != nil {
-			return nil, fmt.Errorf("invoiced: %w", err)
+			return err
 		}
 		out[cust] = number
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("invoiced: %w", err)
 	}
 	return out, nil
@@ -633,19 +620,16 @@ SELECT i.customer_id, MIN(i.period_start)
 FROM json_each(?1) AS c CROSS JOIN invoices AS i
 WHERE i.customer_id = c.value AND i.kind = 'scheduled'
 GROUP BY i.customer_id`, idsJSON(customerIDs))
-	if err != nil {
-		return nil, fmt.Errorf("billing starts: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var cust string
 		var start int64
 		if err := rows.Scan(&cust, &start); err != nil {
-			return nil, fmt.Errorf("billing starts: %w", err)
+			return err
 		}
 		out[cust] = time.Unix(start, 0).UTC()
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("billing starts: %w", err)
 	}
 	return out, nil

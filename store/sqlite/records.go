@@ -128,19 +128,15 @@ func resolveRecordResources(ctx context.Context, tx *sql.Tx, rs []billing.Record
 	}
 	known := make(map[string]bool, len(custIDs))
 	rows, err := tx.QueryContext(ctx, `SELECT id FROM customers WHERE id IN (SELECT value FROM json_each(?))`, idsJSON(custIDs))
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
+			return err
 		}
 		known[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	for i, r := range rs {
@@ -160,20 +156,16 @@ func resolveRecordResources(ctx context.Context, tx *sql.Tx, rs []billing.Record
 	}
 	stored := make(map[resourceName]resourceRow, len(order))
 	rows, err = tx.QueryContext(ctx, recordResourcesSQL, string(pj))
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var n resourceName
 		var row resourceRow
 		if err := rows.Scan(&n.customer, &n.id, &row.key, &row.typ); err != nil {
-			rows.Close()
-			return nil, err
+			return err
 		}
 		stored[n] = row
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 
@@ -213,20 +205,16 @@ func resolveRecordResources(ctx context.Context, tx *sql.Tx, rs []billing.Record
 		}
 		q.WriteString(` RETURNING customer_id, resource_id, key`)
 		rows, err := tx.QueryContext(ctx, q.String(), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var n resourceName
 			var row resourceRow
 			if err := rows.Scan(&n.customer, &n.id, &row.key); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
 			stored[n] = row
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -278,11 +266,7 @@ func (s *Store) Usage(ctx context.Context, customerIDs []string, until time.Time
 		// The resources with an unsettled record starting before until and their Since, read
 		// from the covering partial index of unsettled records alone.
 		rows, err := tx.QueryContext(ctx, usageResourcesSQL, idsJSON(customerIDs), sec(until))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var u store.ResourceUsage
 			var since int64
 			if err := rows.Scan(&u.ResourceKey, &since, &u.CustomerID, &u.ResourceID, &u.ResourceType); err != nil {
@@ -290,8 +274,9 @@ func (s *Store) Usage(ctx context.Context, customerIDs []string, until time.Time
 			}
 			u.Since = fromSec(since)
 			out = append(out, u)
-		}
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		sortUsage(out)
@@ -319,18 +304,15 @@ func (s *Store) ResourceHistory(ctx context.Context, customerID string, resource
 SELECT res.key, res.customer_id, res.resource_id, res.type
 FROM json_each(?2) AS c CROSS JOIN resources AS res
 WHERE res.customer_id = ?1 AND res.resource_id = c.value`, customerID, idsJSON(resourceIDs))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			var u store.ResourceUsage
 			if err := rows.Scan(&u.ResourceKey, &u.CustomerID, &u.ResourceID, &u.ResourceType); err != nil {
 				return err
 			}
 			out = append(out, u)
-		}
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		sortUsage(out)
@@ -392,12 +374,6 @@ func loadRecords(ctx context.Context, tx *sql.Tx, us []store.ResourceUsage, unti
 	}
 	// No ORDER BY: for each resource the rows come from the (resource_key, start_at) index, so
 	// they arrive grouped by resource and sorted by start; the Go code checks both.
-	rows, err := tx.QueryContext(ctx, usageRecordsSQL,
-		param, limit)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
 	attrCache := map[string]map[string]string{}
 	var (
 		all   = make([]billing.Record, 0, 4*len(us))
@@ -407,8 +383,11 @@ func loadRecords(ctx context.Context, tx *sql.Tx, us []store.ResourceUsage, unti
 		end                              sql.NullInt64
 		attrs, source                    string
 	)
-	for rows.Next() {
-		if err := rows.Scan(&key, &id, &start, &end, &attrs, &source, &version, &settled); err != nil {
+	rows, err := tx.QueryContext(ctx, usageRecordsSQL,
+		param, limit)
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		err := rows.Scan(&key, &id, &start, &end, &attrs, &source, &version, &settled)
+		if err != nil {
 			return err
 		}
 		i, ok := index[key]
@@ -437,8 +416,9 @@ func loadRecords(ctx context.Context, tx *sql.Tx, us []store.ResourceUsage, unti
 			Settled:      settled != 0,
 		})
 		owner = append(owner, int32(i))
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	// Hand each resource its run of the shared slice (capped, so appending to one resource's
@@ -482,14 +462,10 @@ func loadRanges(ctx context.Context, tx *sql.Tx, us []store.ResourceUsage, after
 		return nil
 	}
 	param, index := keysSince(us, afterSince)
-	rows, err := tx.QueryContext(ctx, usageRangesSQL, param)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
 	charged := make([][]interval.Range, len(us))
 	credited := make([][]interval.Range, len(us))
-	for rows.Next() {
+	rows, err := tx.QueryContext(ctx, usageRangesSQL, param)
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var key, start, end int64
 		var kind string
 		if err := rows.Scan(&key, &kind, &start, &end); err != nil {
@@ -505,8 +481,9 @@ func loadRanges(ctx context.Context, tx *sql.Tx, us []store.ResourceUsage, after
 		default:
 			return fmt.Errorf("billed range of resource key %d: unknown kind %q", key, kind)
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	for i := range us {

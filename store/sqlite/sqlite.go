@@ -133,6 +133,26 @@ func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return fn(tx)
 }
 
+// eachRow calls fn for every row of a query's result, closes the rows and returns the first
+// error (of the query, of fn, or of the iteration). rows and err are what QueryContext returned:
+//
+//	rows, err := tx.QueryContext(ctx, q, args...)
+//	err = eachRow(rows, err, func(rows *sql.Rows) error { return rows.Scan(&x) })
+//
+// Errors are returned as they are, for the caller to wrap once.
+func eachRow(rows *sql.Rows, err error, fn func(*sql.Rows) error) error {
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // --- column conversions ---------------------------------------------------------------------
 
 // sec stores a time as Unix seconds.
