@@ -492,3 +492,8 @@ func BenchmarkStreamUsage(b *testing.B) {
 		}
 	}
 }
+
+// AddRecordStream hands each chunk to AddRecords (the fake has no transactions).
+func (m *memStore) AddRecordStream(ctx context.Context, stream func(add func([]billing.Record) error) error) error {
+	return stream(func(rs []billing.Record) error { return m.AddRecords(ctx, rs) })
+}

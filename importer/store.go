@@ -18,11 +18,10 @@ var Kinds = []string{"customers", "policies", "subscriptions", "payments", "usag
 type Options struct {
 	// ValidateRule checks each policy rule (policies only); nil skips the check.
 	ValidateRule func(billing.RuleSpec) error
-	// Chunk, for usage, is the number of records per AddRecords call. 0 stores the whole file
-	// in one call (one transaction, the whole file in memory). A positive Chunk first validates
-	// the whole file in a dry pass and then re-reads it, storing chunk by chunk: memory stays
-	// bounded, nothing is stored from an invalid file, and because storing a record is
-	// idempotent a run that fails while storing can be repeated.
+	// Chunk, for usage, is the number of records held in memory at once. 0 reads the whole file
+	// and stores it with one AddRecords call. A positive Chunk first validates the whole file in
+	// a dry pass, then re-reads it and stores it chunk by chunk through AddRecordStream, in one
+	// transaction: memory stays bounded and the import is still all or nothing.
 	Chunk int
 }
 
@@ -69,6 +68,8 @@ func ImportFile(ctx context.Context, st store.Importer, kind, path string, opt O
 			}
 			return len(rs), st.AddRecords(ctx, rs)
 		}
+		// A dry pass validates the whole file first, so a bad line is reported before anything is
+		// written; the second pass stores it chunk by chunk in one transaction.
 		if err := StreamUsage(path, f, opt.Chunk, nil); err != nil {
 			return 0, err
 		}
@@ -76,17 +77,16 @@ func ImportFile(ctx context.Context, st store.Importer, kind, path string, opt O
 			return 0, err
 		}
 		n := 0
-		err := StreamUsage(path, f, opt.Chunk, func(rs []billing.Record) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := st.AddRecords(ctx, rs); err != nil {
-				return fmt.Errorf("after storing %d records: %w", n, err)
-			}
-			n += len(rs)
-			return nil
+		err := st.AddRecordStream(ctx, func(add func([]billing.Record) error) error {
+			return StreamUsage(path, f, opt.Chunk, func(rs []billing.Record) error {
+				n += len(rs)
+				return add(rs)
+			})
 		})
-		return n, err
+		if err != nil {
+			return 0, err
+		}
+		return n, nil
 	}
 	return 0, fmt.Errorf("import %q: unknown kind, want %s", kind, strings.Join(Kinds, ", "))
 }

@@ -160,6 +160,10 @@ type Importer interface {
 	// re-import with an end), and is a no-op when nothing changed. Records for an unknown
 	// customer are refused.
 	AddRecords(ctx context.Context, rs []billing.Record) error
+	// AddRecordStream stores, with AddRecords' semantics, every chunk that stream passes to add,
+	// all in one transaction: memory is bounded by a chunk, and an error from stream or from any
+	// chunk stores nothing.
+	AddRecordStream(ctx context.Context, stream func(add func([]billing.Record) error) error) error
 }
 
 // Run is the record of one pipeline run.

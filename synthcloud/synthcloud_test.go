@@ -634,3 +634,8 @@ func BenchmarkRecords(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/time.Since(start).Seconds(), "records/s")
 	b.ReportMetric(float64(n), "records/op")
 }
+
+// AddRecordStream hands each chunk to AddRecords (the fake has no transactions).
+func (f *fakeImporter) AddRecordStream(ctx context.Context, stream func(add func([]billing.Record) error) error) error {
+	return stream(func(rs []billing.Record) error { return f.AddRecords(ctx, rs) })
+}

@@ -44,42 +44,73 @@ func (s *Store) AddRecords(ctx context.Context, rs []billing.Record) error {
 			return fmt.Errorf("add records: records[%d] (customer %s resource %s): %w", i, r.CustomerID, r.ResourceID, err)
 		}
 	}
+	err := s.write(ctx, func(tx *sql.Tx) error { return addRecordsTx(ctx, tx, rs, 0) })
+	if err != nil {
+		return fmt.Errorf("add records: %w", err)
+	}
+	return nil
+}
+
+// AddRecordStream implements store.Importer: every chunk stream hands over is stored in one
+// transaction, so a file of a million records is all or nothing with memory bounded by a chunk.
+func (s *Store) AddRecordStream(ctx context.Context, stream func(add func([]billing.Record) error) error) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		keys, err := resolveRecordResources(ctx, tx, rs)
-		if err != nil {
-			return err
-		}
-		full, err := tx.PrepareContext(ctx, upsertSQL(upsertBatch))
-		if err != nil {
-			return err
-		}
-		defer full.Close()
-		args := make([]any, 0, 6*upsertBatch)
-		for i := 0; i < len(rs); i += upsertBatch {
-			batch := rs[i:min(i+upsertBatch, len(rs))]
-			args = args[:0]
-			for j, r := range batch {
-				attrs, err := attrsJSON(r.Attributes)
-				if err != nil {
-					return fmt.Errorf("records[%d] (customer %s resource %s): attributes: %w", i+j, r.CustomerID, r.ResourceID, err)
+		offset := 0
+		return stream(func(rs []billing.Record) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			for i, r := range rs {
+				if err := checkRecord(r); err != nil {
+					return fmt.Errorf("records[%d] (customer %s resource %s): %w", offset+i, r.CustomerID, r.ResourceID, err)
 				}
-				args = append(args, keys[i+j], r.CustomerID, sec(interval.Norm(r.Start)), nullSec(normEnd(r.End)), attrs, r.Source)
 			}
-			st := full
-			if len(batch) < upsertBatch {
-				if st, err = tx.PrepareContext(ctx, upsertSQL(len(batch))); err != nil {
-					return err
-				}
-				defer st.Close()
+			if err := addRecordsTx(ctx, tx, rs, offset); err != nil {
+				return err
 			}
-			if _, err := st.ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("records[%d:%d]: %w", i, i+len(batch), err)
-			}
-		}
-		return nil
+			offset += len(rs)
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("add records: %w", err)
+	}
+	return nil
+}
+
+// addRecordsTx upserts records inside tx; offset is the index of rs[0] in the caller's whole
+// input, for error messages.
+func addRecordsTx(ctx context.Context, tx *sql.Tx, rs []billing.Record, offset int) error {
+	keys, err := resolveRecordResources(ctx, tx, rs, offset)
+	if err != nil {
+		return err
+	}
+	full, err := tx.PrepareContext(ctx, upsertSQL(upsertBatch))
+	if err != nil {
+		return err
+	}
+	defer full.Close()
+	args := make([]any, 0, 6*upsertBatch)
+	for i := 0; i < len(rs); i += upsertBatch {
+		batch := rs[i:min(i+upsertBatch, len(rs))]
+		args = args[:0]
+		for j, r := range batch {
+			attrs, err := attrsJSON(r.Attributes)
+			if err != nil {
+				return fmt.Errorf("records[%d] (customer %s resource %s): attributes: %w", offset+i+j, r.CustomerID, r.ResourceID, err)
+			}
+			args = append(args, keys[i+j], r.CustomerID, sec(interval.Norm(r.Start)), nullSec(normEnd(r.End)), attrs, r.Source)
+		}
+		st := full
+		if len(batch) < upsertBatch {
+			if st, err = tx.PrepareContext(ctx, upsertSQL(len(batch))); err != nil {
+				return err
+			}
+			defer st.Close()
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("records[%d:%d]: %w", offset+i, offset+i+len(batch), err)
+		}
 	}
 	return nil
 }
@@ -105,7 +136,8 @@ WHERE usage_records.end_at IS NOT excluded.end_at OR usage_records.attributes <>
 
 // resolveRecordResources checks the customers of rs and returns the resource key of every record,
 // creating missing resources and applying type changes, with a few set-based queries per call.
-func resolveRecordResources(ctx context.Context, tx *sql.Tx, rs []billing.Record) ([]int64, error) {
+// offset is the index of rs[0] in the caller's whole input, for error messages.
+func resolveRecordResources(ctx context.Context, tx *sql.Tx, rs []billing.Record, offset int) ([]int64, error) {
 	// Customers: one query; the first record of an unknown customer is reported.
 	var custIDs []string
 	seenCust := map[string]bool{}
@@ -141,7 +173,7 @@ func resolveRecordResources(ctx context.Context, tx *sql.Tx, rs []billing.Record
 	}
 	for i, r := range rs {
 		if !known[r.CustomerID] {
-			return nil, fmt.Errorf("records[%d] (resource %s): customer %q is unknown", i, r.ResourceID, r.CustomerID)
+			return nil, fmt.Errorf("records[%d] (resource %s): customer %q is unknown", offset+i, r.ResourceID, r.CustomerID)
 		}
 	}
 
@@ -223,7 +255,7 @@ func resolveRecordResources(ctx context.Context, tx *sql.Tx, rs []billing.Record
 	for i, r := range rs {
 		row, ok := stored[resourceName{r.CustomerID, r.ResourceID}]
 		if !ok {
-			return nil, fmt.Errorf("records[%d]: resource %s of customer %s was not created", i, r.ResourceID, r.CustomerID)
+			return nil, fmt.Errorf("records[%d]: resource %s of customer %s was not created", offset+i, r.ResourceID, r.CustomerID)
 		}
 		keys[i] = row.key
 	}

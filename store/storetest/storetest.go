@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AddRecordsUpserts", testAddRecordsUpserts},
 		{"AddRecordsRepeatedInOneCall", testAddRecordsRepeatedInOneCall},
 		{"AddRecordsRefusesUnknownCustomerAtomically", testAddRecordsUnknownCustomer},
+		{"AddRecordStreamIsOneTransaction", testAddRecordStreamIsOneTransaction},
 		{"AddRecordsRefusesBadRecords", testAddRecordsBadRecords},
 		{"ResourceHistoryReturnsEverything", testResourceHistory},
 		{"BalancesToTheCent", testBalances},
@@ -699,6 +700,36 @@ func testAddRecordsUnknownCustomer(t *testing.T, st store.Store) {
 	}
 	if h, _ := st.ResourceHistory(ctx, "c1", []string{"r1"}); len(h) != 0 {
 		t.Errorf("resource created despite the refusal: %v", h)
+	}
+}
+
+func testAddRecordStreamIsOneTransaction(t *testing.T, st store.Store) {
+	seed(t, st)
+	chunks := [][]billing.Record{
+		{rec("c1", "r1", day(10, 1), time.Time{}), rec("c1", "r2", day(10, 2), time.Time{})},
+		{rec("c2", "r3", day(10, 1), time.Time{}), rec("nobody", "r4", day(10, 1), time.Time{})},
+	}
+	stream := func(add func([]billing.Record) error) error {
+		for _, c := range chunks {
+			if err := add(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err := st.AddRecordStream(ctx, stream)
+	if err == nil || !strings.Contains(err.Error(), "nobody") || !strings.Contains(err.Error(), "3") {
+		t.Fatalf("error = %v, want it to name customer nobody and record 3 of the stream", err)
+	}
+	if u := usage(t, st, day(12, 1), "c1", "c2"); len(u) != 0 {
+		t.Fatalf("the first chunk was stored although a later one was refused: %v", u)
+	}
+	chunks[1] = chunks[1][:1]
+	if err := st.AddRecordStream(ctx, stream); err != nil {
+		t.Fatal(err)
+	}
+	if u := usage(t, st, day(12, 1), "c1", "c2"); len(u) != 3 {
+		t.Fatalf("stored %d resources from the stream, want 3", len(u))
 	}
 }
 
