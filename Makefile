@@ -12,9 +12,11 @@ build:
 demo: build
 	./$(BIN) demo --dir demo-out --projects 20
 
-# The whole suite: formatting, vet, then every test (integration tests included).
+# The whole suite: formatting, vet, every test (integration tests included), then the concurrent
+# parts again under the race detector.
 test: lint
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m ./pipeline/ ./handlers/ ./e2e/
 
 # Benchmarks of whole runs and hot paths; see README for how to read them.
 bench:

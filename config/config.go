@@ -60,6 +60,10 @@ type Pipeline struct {
 	BatchSize int `yaml:"batch_size"`
 	// Workers is the number of batches processed at once. Defaults to 2.
 	Workers int `yaml:"workers"`
+	// MemoryLimit is the Go runtime's soft memory limit (e.g. 256MiB), applied unless the
+	// GOMEMLIMIT environment variable is set: the garbage collector works harder near it rather
+	// than growing the heap. "off" disables it. Defaults to 256MiB.
+	MemoryLimit string `yaml:"memory_limit"`
 	// Scheduled is the chain of the monthly run.
 	Scheduled []Step `yaml:"scheduled"`
 	// Interim is the chain of the on-demand run (no finalizing, no email).
@@ -162,6 +166,9 @@ func (c *Config) WithDefaults() {
 	if c.Pipeline.Workers == 0 {
 		c.Pipeline.Workers = 2
 	}
+	if c.Pipeline.MemoryLimit == "" {
+		c.Pipeline.MemoryLimit = "256MiB"
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -191,6 +198,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Pipeline.Workers < 1 || c.Pipeline.Workers > 64 {
 		add("pipeline.workers", fmt.Errorf("%d: want 1 to 64", c.Pipeline.Workers))
+	}
+	if _, err := ParseBytes(c.Pipeline.MemoryLimit); err != nil {
+		add("pipeline.memory_limit", err)
 	}
 	if len(c.Pipeline.Scheduled) == 0 {
 		add("pipeline.scheduled", errors.New("no handlers: list at least subscription_feeding … finalizing"))
@@ -285,4 +295,27 @@ func (nf NumberFormat) Series(year int) string {
 func (nf NumberFormat) Format(series string, seq int64) string {
 	pre, suf, _ := strings.Cut(series, "|")
 	return fmt.Sprintf("%s%0*d%s", pre, nf.width, seq, suf)
+}
+
+// ParseBytes reads a size such as 256MiB, 1GiB, 512MB or 1048576; "off" is -1.
+func ParseBytes(s string) (int64, error) {
+	if s == "off" {
+		return -1, nil
+	}
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mult := s, int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q: want a size such as 256MiB or 1GiB, or off", s)
+	}
+	return n * mult, nil
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/synthcloud"
 )
 
@@ -34,6 +36,10 @@ func BenchmarkScheduledRun(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				h := newHarness(b)
+				// The memory limit bilean applies from pipeline.memory_limit.
+				if limit, err := config.ParseBytes(h.cfg.Pipeline.MemoryLimit); err == nil && limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+					debug.SetMemoryLimit(limit)
+				}
 				t0 := time.Now()
 				stats, err := synthcloud.Load(context.Background(), h.st, synthcloud.Options{Projects: projects, Month: month(b, "2026-10"), Seed: 1, SpansPerProject: 100})
 				if err != nil {

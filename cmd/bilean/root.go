@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/etc"
@@ -72,6 +73,11 @@ func (a *app) load() error {
 	}
 	a.log = newLogger(a.cfg.Log)
 	slog.SetDefault(a.log)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if n, _ := config.ParseBytes(a.cfg.Pipeline.MemoryLimit); n > 0 {
+			debug.SetMemoryLimit(n)
+		}
+	}
 	return nil
 }
 

@@ -79,7 +79,7 @@ func dsn(path string) string {
 		"&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(NORMAL)" +
-		"&_pragma=cache_size(-32768)" +
+		"&_pragma=cache_size(-8192)" +
 		"&_txlock=immediate"
 }
 
