@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
+	"github.com/bilean/bilean/templates"
 	"github.com/spf13/cobra"
 )
 
@@ -80,40 +80,5 @@ func writeInvoice(w io.Writer, inv *invoice.Invoice, format string, a *app) erro
 	case "csv":
 		return writeCSV(w, inv, a)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	title := "Interim invoice"
-	if inv.Number != "" {
-		title = "Invoice " + inv.Number
-	}
-	fmt.Fprintf(tw, "%s\t%s\n", title, inv.Status)
-	fmt.Fprintf(tw, "Customer\t%s %s\n", inv.CustomerID, inv.CustomerName)
-	fmt.Fprintf(tw, "Period\t%s\n", inv.Period)
-	if inv.Replaces != "" {
-		fmt.Fprintf(tw, "Replaces\t%s\n", inv.Replaces)
-	}
-	if inv.ReplacedBy != "" {
-		fmt.Fprintf(tw, "Replaced by\t%s\n", inv.ReplacedBy)
-	}
-	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "SECTION\tTYPE\tRESOURCE\tSTART\tEND\tQUANTITY\tUNIT\tUNIT PRICE\tAMOUNT")
-	for _, l := range inv.Lines {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Section, l.ResourceType, l.ResourceID,
-			l.Start.Format(time.RFC3339), l.End.Format(time.RFC3339), l.Quantity.Round(6).Trim(0), l.Unit, l.UnitPrice, l.Amount)
-	}
-	fmt.Fprintln(tw)
-	fmt.Fprintf(tw, "Subtotal\t%s %s\n", inv.Subtotal, inv.Currency)
-	fmt.Fprintf(tw, "Tax %s%%\t%s %s\n", pct(inv), inv.Tax, inv.Currency)
-	fmt.Fprintf(tw, "Total\t%s %s\n", inv.Total, inv.Currency)
-	fmt.Fprintf(tw, "Previous balance\t%s %s\n", inv.PreviousBalance, inv.Currency)
-	fmt.Fprintf(tw, "Payments received\t%s %s\n", inv.Payments, inv.Currency)
-	fmt.Fprintf(tw, "Balance due\t%s %s\n", inv.BalanceDue, inv.Currency)
-	return tw.Flush()
-}
-
-func pct(inv *invoice.Invoice) string {
-	p, err := inv.TaxRate.Mul(invoice.Hundred)
-	if err != nil {
-		return inv.TaxRate.String()
-	}
-	return p.Trim(0).String()
+	return templates.InvoiceText(w, inv)
 }
