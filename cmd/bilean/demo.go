@@ -76,7 +76,7 @@ writes the invoices under DIR/invoices. The same generator feeds the tests and b
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), "  "+f)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\nTry: bilean --database sqlite:%s invoices list\n", dbPath)
+			fmt.Fprintf(cmd.OutOrStdout(), "\nTry: %s --database sqlite:%s invoices list\n", os.Args[0], dbPath)
 			if run.Stats.Failed > 0 {
 				return exitCode(1)
 			}
