@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -350,5 +351,36 @@ func TestStoreRefusesOverlapEvenWhenHandlersAreBypassed(t *testing.T) {
 	}
 	if n := h.count(`SELECT count(*) FROM invoices`); n != 1 {
 		t.Fatalf("%d invoices after a refused finalize", n)
+	}
+}
+
+// TestRerunWritesMissingDocuments loses a document after the invoices were stored (as when a run
+// dies between finalizing and rendering): the next run writes it again, byte for byte, and
+// bills nothing.
+func TestRerunWritesMissingDocuments(t *testing.T) {
+	h := newHarness(t)
+	h.loadDemo(5)
+	first := outcome(t, h.run("2026-10"), "p0003")
+	want, err := os.ReadFile(first.Files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(first.Files[0]); err != nil {
+		t.Fatal(err)
+	}
+	second := h.run("2026-10")
+	if second.Stats.Invoices != 0 {
+		t.Fatalf("the rerun issued %d invoices", second.Stats.Invoices)
+	}
+	o := outcome(t, second, "p0003")
+	if len(o.Files) != 1 || o.Files[0] != first.Files[0] {
+		t.Fatalf("rerun wrote %v, want %s", o.Files, first.Files[0])
+	}
+	got, err := os.ReadFile(first.Files[0])
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("rewritten document differs (%v)", err)
+	}
+	if o := outcome(t, second, "p0001"); len(o.Files) != 0 {
+		t.Fatalf("an existing document was rewritten: %v", o.Files)
 	}
 }

@@ -73,6 +73,9 @@ type piece struct {
 func pieces(ru *store.ResourceUsage, lower, until time.Time, replacing *invoice.Invoice) ([]piece, error) {
 	recs := ru.Records
 	if len(recs) == 0 {
+		if replacing != nil && len(fixedSet(replacing, ru.ResourceID, invoice.Charge))+len(fixedSet(replacing, ru.ResourceID, invoice.Credited)) > 0 {
+			return nil, fmt.Errorf("resource %s has no trigger records any more: its ranges on %s cannot be re-priced", ru.ResourceID, replacing.Number)
+		}
 		return nil, nil
 	}
 	var charge, credit interval.Set

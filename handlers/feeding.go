@@ -79,7 +79,7 @@ func (h *Feeding) Handle(ctx context.Context, b *pipeline.Batch) error {
 			return fmt.Errorf("check invoiced customers: %w", err)
 		}
 		for id, number := range done {
-			items[id].Skip = "already invoiced on " + number
+			items[id].Skip, items[id].Invoiced = "already invoiced on "+number, number
 		}
 	}
 	ids = b.CustomerIDs()

@@ -2,13 +2,17 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/invoice/render"
 	"github.com/bilean/bilean/pipeline"
+	"github.com/bilean/bilean/store"
 	"gopkg.in/yaml.v3"
 )
 
@@ -30,7 +34,12 @@ type RenderConfig struct {
 
 // Render writes each finished invoice's documents. Files are written to a temporary name and
 // renamed, so a reader never sees half a document.
+//
+// A run that stopped after storing invoices but before writing their documents is completed by
+// the next run: for a customer already invoiced for the period whose document is missing, the
+// stored invoice is rendered again.
 type Render struct {
+	invoices  store.Invoices
 	dir       string
 	filename  string
 	loc       *time.Location
@@ -59,7 +68,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		h := &Render{dir: c.Dir, filename: c.Filename, loc: loc}
+		h := &Render{invoices: env.Store, dir: c.Dir, filename: c.Filename, loc: loc}
 		for _, f := range c.Formats {
 			r, err := reg.Lookup(f)
 			if err != nil {
@@ -88,27 +97,68 @@ func Renderers(c RenderConfig, loc *time.Location) (*render.Registry, error) {
 	return render.NewRegistry(csv)
 }
 
-// Handle writes the documents of the batch's finished invoices.
-func (h *Render) Handle(_ context.Context, b *pipeline.Batch) error {
+// Handle writes the documents of the batch's finished invoices, and the missing documents of
+// invoices an earlier run stored.
+func (h *Render) Handle(ctx context.Context, b *pipeline.Batch) error {
 	if err := os.MkdirAll(h.dir, 0o755); err != nil {
 		return fmt.Errorf("create output folder: %w", err)
 	}
-	for _, it := range b.Active() {
-		if it.Invoice == nil {
-			continue
-		}
-		for _, r := range h.renderers {
-			name, err := render.FileName(h.filename, it.Invoice, r.Extension(), h.loc)
+	for _, it := range b.Items {
+		switch {
+		case it.Active() && it.Invoice != nil:
+			if err := h.write(it, it.Invoice, false); err != nil {
+				return err
+			}
+		case it.Invoiced != "" && it.Err == nil && b.Run.Mode == pipeline.Scheduled:
+			// Only the fields file names use: the invoice itself is loaded if a file is missing.
+			head := &invoice.Invoice{Number: it.Invoiced, CustomerID: it.CustomerID, CustomerName: it.Customer.Name, Period: b.Run.Period}
+			if !h.missing(head) {
+				continue
+			}
+			inv, err := h.invoices.GetInvoice(ctx, it.Invoiced)
 			if err != nil {
-				it.Err = fmt.Errorf("render %s for %s: %w", r.Format(), it.CustomerID, err)
-				break
+				return fmt.Errorf("render missing documents of %s: %w", it.Invoiced, err)
 			}
-			path := filepath.Join(h.dir, name)
-			if err := writeAtomic(path, func(f *os.File) error { return r.Render(f, it.Invoice) }); err != nil {
-				return fmt.Errorf("render %s: %w", path, err)
+			if err := h.write(it, inv, true); err != nil {
+				return err
 			}
-			it.Files = append(it.Files, path)
 		}
+	}
+	return nil
+}
+
+// missing reports whether any document of the invoice is absent from the output folder.
+func (h *Render) missing(inv *invoice.Invoice) bool {
+	for _, r := range h.renderers {
+		name, err := render.FileName(h.filename, inv, r.Extension(), h.loc)
+		if err != nil {
+			return false
+		}
+		if _, err := os.Stat(filepath.Join(h.dir, name)); errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+	}
+	return false
+}
+
+// write renders every format of inv; with onlyMissing it leaves existing files alone.
+func (h *Render) write(it *pipeline.Item, inv *invoice.Invoice, onlyMissing bool) error {
+	for _, r := range h.renderers {
+		name, err := render.FileName(h.filename, inv, r.Extension(), h.loc)
+		if err != nil {
+			it.Err = fmt.Errorf("render %s for %s: %w", r.Format(), it.CustomerID, err)
+			return nil
+		}
+		path := filepath.Join(h.dir, name)
+		if onlyMissing {
+			if _, err := os.Stat(path); err == nil {
+				continue
+			}
+		}
+		if err := writeAtomic(path, func(f *os.File) error { return r.Render(f, inv) }); err != nil {
+			return fmt.Errorf("render %s: %w", path, err)
+		}
+		it.Files = append(it.Files, path)
 	}
 	return nil
 }

@@ -60,6 +60,9 @@ type Item struct {
 	Spans int
 	// Skip says why the customer gets no invoice in this run (not an error).
 	Skip string
+	// Invoiced is the number of the live invoice that already covers the period, when that is
+	// why the item is skipped.
+	Invoiced string
 	// Err is the reason the customer failed; other customers go on.
 	Err   error
 	Files []string
