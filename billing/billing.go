@@ -6,6 +6,7 @@ package billing
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bilean/bilean/interval"
@@ -86,8 +87,19 @@ type Subscription struct {
 // Range returns the subscription's half-open range.
 func (s Subscription) Range() interval.Range { return interval.New(s.Start, s.End) }
 
+// SubscriptionType is the resource type of the pseudo-resource that holds a subscription's fee
+// ranges, so that a fee, like usage, is never billed twice.
+const SubscriptionType = "subscription"
+
+const subscriptionPrefix = SubscriptionType + "/"
+
 // ResourceID is the pseudo-resource under which the subscription's fee ranges are recorded.
-func (s Subscription) ResourceID() string { return fmt.Sprintf("subscription/%d", s.ID) }
+func (s Subscription) ResourceID() string { return fmt.Sprintf("%s%d", subscriptionPrefix, s.ID) }
+
+// IsSubscriptionResource reports whether a resource id names a subscription's pseudo-resource.
+func IsSubscriptionResource(resourceID string) bool {
+	return strings.HasPrefix(resourceID, subscriptionPrefix)
+}
 
 // Payment is money received from a customer.
 type Payment struct {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -212,6 +213,9 @@ func (c *Config) Validate() error {
 		if s.Name == "finalizing" || s.Name == "email" {
 			add(fmt.Sprintf("pipeline.interim[%d] (line %d)", i, s.Line), fmt.Errorf("%s must not run in an interim run: interim invoices are never stored or emailed", s.Name))
 		}
+	}
+	if len(c.Pipeline.Scheduled) > 0 && !slices.ContainsFunc(c.Pipeline.Scheduled, func(s Step) bool { return s.Name == "finalizing" }) {
+		add("pipeline.scheduled", errors.New("no finalizing handler: the invoices would not be stored"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

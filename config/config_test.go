@@ -22,7 +22,7 @@ pipeline:
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, want := range []string{"billing.timezone", "billing.tax_rate", "rounding.mode", "numbering.format", "pipeline.batch_size", "pipeline.memory_limit", "pipeline.interim[1]"} {
+	for _, want := range []string{"billing.timezone", "billing.tax_rate", "rounding.mode", "numbering.format", "pipeline.batch_size", "pipeline.memory_limit", "pipeline.interim[1]", "no finalizing handler"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s:\n%v", want, err)
 		}

@@ -69,20 +69,22 @@ type piece struct {
 	credit bool
 }
 
-// pieces computes what to charge and credit for one resource.
-func pieces(ru *store.ResourceUsage, lower, until time.Time, replacing *invoice.Invoice) ([]piece, error) {
+// pieces computes what to charge and credit for one resource. fixed, in a regenerate run, holds
+// the replaced invoice's ranges: exactly those are priced again.
+func pieces(ru *store.ResourceUsage, lower, until time.Time, fixed rangeIndex) ([]piece, error) {
 	recs := ru.Records
+	var charge, credit interval.Set
+	if fixed != nil {
+		charge = fixed[rangeKey{ru.ResourceID, invoice.Charge}]
+		credit = fixed[rangeKey{ru.ResourceID, invoice.Credited}]
+	}
 	if len(recs) == 0 {
-		if replacing != nil && len(fixedSet(replacing, ru.ResourceID, invoice.Charge))+len(fixedSet(replacing, ru.ResourceID, invoice.Credited)) > 0 {
-			return nil, fmt.Errorf("resource %s has no trigger records any more: its ranges on %s cannot be re-priced", ru.ResourceID, replacing.Number)
+		if len(charge)+len(credit) > 0 {
+			return nil, fmt.Errorf("resource %s has no trigger records any more: its billed ranges cannot be re-priced", ru.ResourceID)
 		}
 		return nil, nil
 	}
-	var charge, credit interval.Set
-	if replacing != nil {
-		charge = fixedSet(replacing, ru.ResourceID, invoice.Charge)
-		credit = fixedSet(replacing, ru.ResourceID, invoice.Credited)
-	} else {
+	if fixed == nil {
 		window := interval.Range{Start: lower, End: until}
 		rs := make([]interval.Range, len(recs))
 		for i := range recs {
@@ -134,9 +136,10 @@ func preceding(recs []billing.Record, t time.Time) *billing.Record {
 func (h *Calculation) price(run *pipeline.Run, it *pipeline.Item) error {
 	inv := it.Invoice
 	bounds := append(subscriptionBounds(it.Subscriptions), run.Period.Start)
+	fixed := indexRanges(run.Replacing)
 	for ui := range it.Usage {
 		ru := &it.Usage[ui]
-		ps, err := pieces(ru, it.BillingStart, run.Until, run.Replacing)
+		ps, err := pieces(ru, it.BillingStart, run.Until, fixed)
 		if err != nil {
 			return err
 		}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/interval"
+	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
 	"github.com/bilean/bilean/rating"
 	"github.com/bilean/bilean/store"
@@ -79,7 +79,7 @@ func (h *Feeding) Handle(ctx context.Context, b *pipeline.Batch) error {
 			return fmt.Errorf("check invoiced customers: %w", err)
 		}
 		for id, number := range done {
-			items[id].Skip, items[id].Invoiced = "already invoiced on "+number, number
+			items[id].SkipInvoiced(number)
 		}
 	}
 	ids = b.CustomerIDs()
@@ -134,7 +134,7 @@ func (h *Feeding) loadUsage(ctx context.Context, run *pipeline.Run, ids []string
 		var rids []string
 		seen := map[string]bool{}
 		for _, br := range old.Ranges {
-			if !isSubscription(br.ResourceID) && !seen[br.ResourceID] {
+			if !billing.IsSubscriptionResource(br.ResourceID) && !seen[br.ResourceID] {
 				seen[br.ResourceID] = true
 				rids = append(rids, br.ResourceID)
 			}
@@ -161,8 +161,6 @@ func (h *Feeding) loadUsage(ctx context.Context, run *pipeline.Run, ids []string
 	return nil
 }
 
-func isSubscription(resourceID string) bool { return strings.HasPrefix(resourceID, "subscription/") }
-
 // policyAt returns the policy that prices a second for a customer: the subscription active then,
 // else the customer's default policy, else the configured default.
 func policyAt(run *pipeline.Run, it *pipeline.Item, t time.Time, fallback string) (*rating.Policy, error) {
@@ -181,6 +179,12 @@ func policyAt(run *pipeline.Run, it *pipeline.Item, t time.Time, fallback string
 	if name == "" {
 		return nil, fmt.Errorf("no subscription or default policy covers %s", t.Format(time.RFC3339))
 	}
+	return policyNamed(run, it, name)
+}
+
+// policyNamed returns a compiled policy that can price the customer: it must exist and be priced
+// in the customer's currency.
+func policyNamed(run *pipeline.Run, it *pipeline.Item, name string) (*rating.Policy, error) {
 	p, ok := run.Policies[name]
 	if !ok {
 		return nil, fmt.Errorf("policy %q does not exist", name)
@@ -189,6 +193,32 @@ func policyAt(run *pipeline.Run, it *pipeline.Item, t time.Time, fallback string
 		return nil, fmt.Errorf("policy %s is priced in %s, the customer is billed in %s", name, p.Currency, it.Customer.Currency)
 	}
 	return p, nil
+}
+
+// rangeKey names one resource's billed ranges of one kind.
+type rangeKey struct {
+	resourceID string
+	kind       invoice.RangeKind
+}
+
+// rangeIndex holds an invoice's billed ranges by resource and kind, so that a regenerate run
+// prices exactly them without rescanning the invoice for every resource. Nil when not replacing.
+type rangeIndex map[rangeKey]interval.Set
+
+func indexRanges(inv *invoice.Invoice) rangeIndex {
+	if inv == nil {
+		return nil
+	}
+	grouped := map[rangeKey][]interval.Range{}
+	for _, br := range inv.Ranges {
+		k := rangeKey{br.ResourceID, br.Kind}
+		grouped[k] = append(grouped[k], br.Range)
+	}
+	idx := make(rangeIndex, len(grouped))
+	for k, rs := range grouped {
+		idx[k] = interval.NewSet(rs...)
+	}
+	return idx
 }
 
 // subscriptionBounds returns every subscription edge, where a piece of usage must be cut.

@@ -58,7 +58,7 @@ func (h *Finalizing) Handle(ctx context.Context, b *pipeline.Batch) error {
 		switch {
 		case err == nil:
 		case errors.As(err, &already):
-			it.Skip, it.Invoiced = "already invoiced on "+already.Invoice, already.Invoice
+			it.SkipInvoiced(already.Invoice)
 		case errors.As(err, &overlap):
 			it.Err = fmt.Errorf("finalize invoice for %s: %w", it.CustomerID, err)
 		default:

@@ -64,7 +64,7 @@ func init() {
 			c.Dir = env.OutputDir
 		}
 		loc := env.Config.Location()
-		reg, err := Renderers(c, loc)
+		reg, err := Renderers(c)
 		if err != nil {
 			return nil, err
 		}
@@ -81,7 +81,7 @@ func init() {
 }
 
 // Renderers builds the renderers a render configuration describes.
-func Renderers(c RenderConfig, loc *time.Location) (*render.Registry, error) {
+func Renderers(c RenderConfig) (*render.Registry, error) {
 	opts := render.CSVOptions{Columns: c.CSV.Columns, Timezone: time.UTC}
 	if c.CSV.Delimiter != "" {
 		rs := []rune(c.CSV.Delimiter)

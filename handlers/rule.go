@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
@@ -32,69 +33,58 @@ func init() {
 // Handle adds the fee lines.
 func (h *Rule) Handle(_ context.Context, b *pipeline.Batch) error {
 	run := b.Run
-	window := interval.Range{Start: run.Period.Start, End: run.Until}
-	periodSecs := decimal.MustNew(run.Period.Seconds(), 0)
+	fixed := indexRanges(run.Replacing)
 	for _, it := range b.Active() {
 		for _, s := range it.Subscriptions {
-			p, ok := run.Policies[s.Policy]
-			if !ok {
-				it.Err = fmt.Errorf("customer %s: subscription %d: policy %q does not exist", it.CustomerID, s.ID, s.Policy)
+			if err := h.fee(run, it, s, fixed); err != nil {
+				it.Err = fmt.Errorf("customer %s: subscription %d: %w", it.CustomerID, s.ID, err)
 				break
-			}
-			if p.Fee.IsZero() {
-				continue
-			}
-			if p.Currency != "" && p.Currency != it.Customer.Currency {
-				it.Err = fmt.Errorf("customer %s: policy %s is priced in %s, the customer is billed in %s", it.CustomerID, p.Name, p.Currency, it.Customer.Currency)
-				break
-			}
-			ranges := interval.NewSet(s.Range().Intersect(window))
-			if run.Replacing != nil {
-				ranges = ranges.Intersect(fixedSet(run.Replacing, s.ResourceID(), invoice.Charge))
-			}
-			for _, r := range ranges {
-				secs := decimal.MustNew(r.Seconds(), 0)
-				num, err := p.Fee.Mul(secs)
-				if err != nil {
-					it.Err = fmt.Errorf("customer %s: fee of %s: %w", it.CustomerID, p.Name, err)
-					break
-				}
-				amount, err := num.Quo(periodSecs)
-				if err != nil {
-					it.Err = fmt.Errorf("customer %s: fee of %s: %w", it.CustomerID, p.Name, err)
-					break
-				}
-				qty, _ := secs.Quo(periodSecs)
-				it.Invoice.Lines = append(it.Invoice.Lines, invoice.Line{
-					Section:      invoice.Recurring,
-					ResourceID:   s.ResourceID(),
-					ResourceType: "subscription",
-					Description:  fmt.Sprintf("Policy %s, monthly fee", p.Name),
-					Policy:       p.Name,
-					Start:        r.Start,
-					End:          r.End,
-					Seconds:      r.Seconds(),
-					Quantity:     qty.Round(6).Trim(0),
-					Unit:         "month",
-					UnitPrice:    p.Fee,
-					Amount:       h.rounding.Round(amount),
-				})
-				it.Invoice.Ranges = append(it.Invoice.Ranges, invoice.BilledRange{
-					ResourceID: s.ResourceID(), ResourceType: "subscription", Kind: invoice.Charge, Range: r,
-				})
 			}
 		}
 	}
 	return nil
 }
 
-// fixedSet returns the ranges an invoice holds for one resource and kind.
-func fixedSet(inv *invoice.Invoice, resourceID string, kind invoice.RangeKind) interval.Set {
-	var rs []interval.Range
-	for _, br := range inv.Ranges {
-		if br.ResourceID == resourceID && br.Kind == kind {
-			rs = append(rs, br.Range)
-		}
+// fee adds the prorated fee lines of one subscription: fee × seconds inside the period (up to the
+// run's end) ÷ seconds of the period; a regenerate run keeps exactly the replaced fee ranges.
+func (h *Rule) fee(run *pipeline.Run, it *pipeline.Item, s billing.Subscription, fixed rangeIndex) error {
+	p, err := policyNamed(run, it, s.Policy)
+	if err != nil || p.Fee.IsZero() {
+		return err
 	}
-	return interval.NewSet(rs...)
+	ranges := interval.NewSet(s.Range().Intersect(interval.Range{Start: run.Period.Start, End: run.Until}))
+	if fixed != nil {
+		ranges = ranges.Intersect(fixed[rangeKey{s.ResourceID(), invoice.Charge}])
+	}
+	periodSecs := decimal.MustNew(run.Period.Seconds(), 0)
+	for _, r := range ranges {
+		secs := decimal.MustNew(r.Seconds(), 0)
+		num, err := p.Fee.Mul(secs)
+		if err != nil {
+			return fmt.Errorf("fee of %s: %w", p.Name, err)
+		}
+		amount, err := num.Quo(periodSecs)
+		if err != nil {
+			return fmt.Errorf("fee of %s: %w", p.Name, err)
+		}
+		qty, _ := secs.Quo(periodSecs)
+		it.Invoice.Lines = append(it.Invoice.Lines, invoice.Line{
+			Section:      invoice.Recurring,
+			ResourceID:   s.ResourceID(),
+			ResourceType: billing.SubscriptionType,
+			Description:  fmt.Sprintf("Policy %s, monthly fee", p.Name),
+			Policy:       p.Name,
+			Start:        r.Start,
+			End:          r.End,
+			Seconds:      r.Seconds(),
+			Quantity:     qty.Round(6).Trim(0),
+			Unit:         "month",
+			UnitPrice:    p.Fee,
+			Amount:       h.rounding.Round(amount),
+		})
+		it.Invoice.Ranges = append(it.Invoice.Ranges, invoice.BilledRange{
+			ResourceID: s.ResourceID(), ResourceType: billing.SubscriptionType, Kind: invoice.Charge, Range: r,
+		})
+	}
+	return nil
 }

@@ -45,11 +45,6 @@ func (l *errList) addf(line int, field, format string, args ...any) {
 	l.add(line, field, fmt.Sprintf(format, args...))
 }
 
-// addMsg records a problem whose message already names its field (e.g. from Validate).
-func (l *errList) addMsg(line int, field, msg string) {
-	l.addErr(&Error{File: l.file, Line: line, Field: field, Msg: msg})
-}
-
 func (l *errList) addErr(err error) {
 	if len(l.errs) < MaxErrors {
 		l.errs = append(l.errs, err)

@@ -149,13 +149,3 @@ func Build(env Env, chain string, steps []config.Step, mw ...Middleware) (*Chain
 	}
 	return c, nil
 }
-
-// Has reports whether the chain contains a handler of that name.
-func (c *Chain) Has(name string) bool {
-	for _, s := range c.Steps {
-		if s.Name == name {
-			return true
-		}
-	}
-	return false
-}

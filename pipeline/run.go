@@ -68,6 +68,11 @@ type Item struct {
 	Files []string
 }
 
+// SkipInvoiced skips the item because the live invoice number already covers the period.
+func (it *Item) SkipInvoiced(number string) {
+	it.Skip, it.Invoiced = "already invoiced on "+number, number
+}
+
 // Active reports whether later handlers should still work on the item.
 func (it *Item) Active() bool { return it.Skip == "" && it.Err == nil }
 
@@ -107,6 +112,7 @@ type Outcome struct {
 	Lines      int
 	Spans      int
 	Skip       string
+	Invoiced   string // number of the invoice that already covered the period, when skipped for it
 	Err        string
 	Files      []string
 }
@@ -152,7 +158,7 @@ func (s *Stats) record(it *Item) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Customers++
-	o := Outcome{CustomerID: it.CustomerID, Skip: it.Skip, Files: it.Files, Spans: it.Spans}
+	o := Outcome{CustomerID: it.CustomerID, Skip: it.Skip, Invoiced: it.Invoiced, Files: it.Files, Spans: it.Spans}
 	switch {
 	case it.Err != nil:
 		s.Failed++

@@ -44,12 +44,6 @@ func Execute(ctx context.Context, env Env, o Options) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Mode == Interim && chain.Has("finalizing") {
-		return nil, fmt.Errorf("the interim chain must not contain finalizing")
-	}
-	if o.Mode != Interim && !chain.Has("finalizing") {
-		return nil, fmt.Errorf("the scheduled chain has no finalizing handler: invoices would not be stored")
-	}
 	now := o.Now
 	if now.IsZero() {
 		now = time.Now()

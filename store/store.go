@@ -111,7 +111,7 @@ type Feed interface {
 type FinalizeRequest struct {
 	Invoice *invoice.Invoice // Lines and Ranges filled; Number, ID and Status are set by Finalize
 	// Series is the numbering series key, e.g. "2026"; NumberFormat formats (series, seq) into
-	// the invoice number, e.g. INV-2026-000123.
+	// the invoice number, e.g. INV-2026-000123. Both are required.
 	Series       string
 	NumberFormat func(series string, seq int64) string
 	// Settle marks these records settled if they are still at the given version.

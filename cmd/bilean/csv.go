@@ -18,7 +18,7 @@ func writeCSV(w io.Writer, inv *invoice.Invoice, a *app) error {
 			}
 		}
 	}
-	reg, err := handlers.Renderers(c, a.cfg.Location())
+	reg, err := handlers.Renderers(c)
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func TestBadConfigurationIsAStartupErrorNamingTheLine(t *testing.T) {
 		}, "colour: red", "field colour not found"},
 		{"unknown top-level key", func(s string) string { return s + "\nbiling:\n  timezone: UTC\n" }, "biling:", "field biling not found"},
 		{"bad rounding mode", func(s string) string { return strings.Replace(s, "mode: half_up", "mode: banker", 1) }, "", `rounding.mode "banker"`},
-		{"malformed yaml", func(s string) string { return s + "\npipeline: [\n" }, "", "yaml"},
+		{"malformed yaml", func(s string) string { return s + "\npipeline: [\n" }, "", "did not find expected node content"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
-	"strings"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -109,7 +109,7 @@ func printSummary(w io.Writer, run *pipeline.Run, period string) {
 	already, empty := 0, 0
 	for _, o := range s.Outcomes {
 		switch {
-		case strings.HasPrefix(o.Skip, "already invoiced"):
+		case o.Invoiced != "":
 			already++
 		case o.Skip != "":
 			empty++
@@ -120,20 +120,10 @@ func printSummary(w io.Writer, run *pipeline.Run, period string) {
 	fmt.Fprintf(tw, "Failed\t%d\n", s.Failed)
 	fmt.Fprintf(tw, "Spans billed\t%d\n", s.Spans)
 	fmt.Fprintf(tw, "Lines\t%d\n", s.Lines)
-	curs := make([]string, 0, len(s.Totals))
-	for c := range s.Totals {
-		curs = append(curs, c)
-	}
-	sort.Strings(curs)
-	for _, c := range curs {
+	for _, c := range slices.Sorted(maps.Keys(s.Totals)) {
 		fmt.Fprintf(tw, "Total %s\t%s\n", c, s.Totals[c])
 	}
-	types := make([]string, 0, len(s.Unpriced))
-	for t := range s.Unpriced {
-		types = append(types, t)
-	}
-	sort.Strings(types)
-	for _, t := range types {
+	for _, t := range slices.Sorted(maps.Keys(s.Unpriced)) {
 		fmt.Fprintf(tw, "Unpriced %s\t%d pieces (no rule in the policy)\n", t, s.Unpriced[t])
 	}
 	secs := took.Seconds()
@@ -145,7 +135,7 @@ func printSummary(w io.Writer, run *pipeline.Run, period string) {
 		switch {
 		case o.Err != "":
 			fmt.Fprintf(w, "FAILED  %s: %s\n", o.CustomerID, o.Err)
-		case strings.HasPrefix(o.Skip, "already invoiced"):
+		case o.Invoiced != "":
 			fmt.Fprintf(w, "skipped %s: %s\n", o.CustomerID, o.Skip)
 		}
 	}

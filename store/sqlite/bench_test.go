@@ -95,7 +95,7 @@ func BenchmarkUsage(b *testing.B) {
 			in.Ranges = append(in.Ranges, invoice.BilledRange{ResourceID: fmt.Sprintf("%s-server-%03d", c, r),
 				Kind: invoice.Charge, Range: month(9)})
 		}
-		if err := st.Finalize(bg, store.FinalizeRequest{Invoice: in, Series: "2026"}); err != nil {
+		if err := st.Finalize(bg, store.FinalizeRequest{Invoice: in, Series: "2026", NumberFormat: testNumber}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -161,7 +161,7 @@ func BenchmarkFinalize(b *testing.B) {
 				settle = append(settle, billing.Ref{ID: r.ID, Version: r.Version})
 			}
 		}
-		if err := st.Finalize(bg, store.FinalizeRequest{Invoice: in, Series: "2026", Settle: settle}); err != nil {
+		if err := st.Finalize(bg, store.FinalizeRequest{Invoice: in, Series: "2026", NumberFormat: testNumber, Settle: settle}); err != nil {
 			b.Fatal(err)
 		}
 		n++

@@ -20,12 +20,6 @@ import (
 // overlapTag starts the message of the billed_ranges triggers; the invoice number follows it.
 const overlapTag = "bilean-overlap: "
 
-// DefaultNumber formats invoice numbers when a FinalizeRequest has no NumberFormat:
-// INV-<series>-<seq zero-padded to 6 digits>, e.g. INV-2026-000123.
-func DefaultNumber(series string, seq int64) string {
-	return fmt.Sprintf("INV-%s-%06d", series, seq)
-}
-
 // Finalize stores the invoice with status issued, its lines and merged billed ranges, gives it the
 // next number of its series, settles the records still at the billed version and voids the
 // replaced invoice, in one IMMEDIATE transaction. On success it sets the invoice's ID, Number,
@@ -36,8 +30,9 @@ func DefaultNumber(series string, seq int64) string {
 // customer and period, and an error wrapping store.ErrNotFound when Replaces names no invoice. A
 // refused finalize leaves nothing behind, not even a used number.
 //
-// An empty Kind means scheduled; interim invoices are never stored and are refused. An empty
-// Series means the UTC year of the period start; a nil NumberFormat means DefaultNumber.
+// An empty Kind means scheduled; interim invoices are never stored and are refused. Series and
+// NumberFormat are required: the store has no numbering of its own, so two callers can never
+// count the same numbers under two series keys.
 func (s *Store) Finalize(ctx context.Context, req store.FinalizeRequest) error {
 	inv := req.Invoice
 	if inv == nil {
@@ -53,13 +48,9 @@ func (s *Store) Finalize(ctx context.Context, req store.FinalizeRequest) error {
 	if kind != invoice.Scheduled {
 		return fmt.Errorf("finalize: invoice for %s: kind %q: only scheduled invoices are stored", inv.CustomerID, kind)
 	}
-	series := req.Series
-	if series == "" {
-		series = strconv.Itoa(inv.Period.Start.UTC().Year())
-	}
-	format := req.NumberFormat
-	if format == nil {
-		format = DefaultNumber
+	series, format := req.Series, req.NumberFormat
+	if series == "" || format == nil {
+		return fmt.Errorf("finalize: invoice for %s: numbering: Series and NumberFormat are required (numbering.format provides both)", inv.CustomerID)
 	}
 	issued := inv.IssuedAt
 	if issued.IsZero() {
@@ -252,8 +243,8 @@ WHERE r.customer_id = ?1 AND r.resource_id = j.value`, customer, idsJSON(ids))
 		row, ok := stored[br.ResourceID]
 		if !ok {
 			row.typ = br.ResourceType
-			if row.typ == "" && strings.HasPrefix(br.ResourceID, "subscription/") {
-				row.typ = "subscription"
+			if row.typ == "" && billing.IsSubscriptionResource(br.ResourceID) {
+				row.typ = billing.SubscriptionType
 			}
 			if err := tx.QueryRowContext(ctx, `INSERT INTO resources (customer_id, resource_id, type) VALUES (?, ?, ?) RETURNING key`,
 				customer, br.ResourceID, row.typ).Scan(&row.key); err != nil {

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"FinalizeRefusesOverlap", testFinalizeRefusesOverlap},
 		{"FinalizeIsAllOrNothing", testFinalizeIsAllOrNothing},
+		{"FinalizeRequiresNumbering", testFinalizeRequiresNumbering},
 		{"FinalizeSetsNumberAndResolvesResources", testFinalizeSetsNumber},
 		{"NumberingIsGapless", testNumberingIsGapless},
 		{"OneLiveScheduledInvoicePerCustomerAndPeriod", testOneLiveScheduledInvoice},
@@ -270,6 +271,21 @@ func testFinalizeIsAllOrNothing(t *testing.T, st store.Store) {
 	wantSet(t, "r1 charged", u2["r1"].Charged)
 	// r1 can be billed now: its range was not left behind.
 	mustFinalize(t, st, inv("c1", month(10), charge("r1", month(10))))
+}
+
+func testFinalizeRequiresNumbering(t *testing.T, st store.Store) {
+	seed(t, st)
+	for _, req := range []store.FinalizeRequest{
+		{Invoice: inv("c1", month(10)), NumberFormat: numFmt},
+		{Invoice: inv("c1", month(10)), Series: "2026"},
+	} {
+		if err := st.Finalize(ctx, req); err == nil || !strings.Contains(err.Error(), "numbering") {
+			t.Fatalf("finalize without full numbering: %v", err)
+		}
+	}
+	if got, err := st.ListInvoices(ctx, store.InvoiceFilter{}); err != nil || len(got) != 0 {
+		t.Fatalf("%d invoices stored (%v)", len(got), err)
+	}
 }
 
 func testFinalizeSetsNumber(t *testing.T, st store.Store) {
