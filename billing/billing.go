@@ -135,3 +135,20 @@ type Ref struct {
 	ID      int64
 	Version int64
 }
+
+// MeterTotal is one meter aggregated over a range for one customer, e.g. network.outgoing.bytes
+// summed over October for one port, already converted to the billing unit (GB). A meter rule
+// prices it; the store records its range under the pseudo-resource "meter/<meter>/<resource>" so
+// that, like a span, it is never billed twice.
+type MeterTotal struct {
+	CustomerID   string
+	Meter        string // e.g. network.outgoing.bytes
+	ResourceID   string // the resource the meter belongs to; empty for a customer-wide total
+	ResourceType string // e.g. instance_network_interface
+	Range        interval.Range
+	Quantity     decimal.Decimal
+	Unit         string // after conversion, e.g. GB
+	Aggregation  string // sum, mean, max, last, rate
+	Attributes   map[string]string
+	Source       string // gnocchi, …
+}

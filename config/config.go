@@ -27,12 +27,35 @@ type Config struct {
 	Numbering Numbering `yaml:"numbering"`
 	Pipeline  Pipeline  `yaml:"pipeline"`
 	Log       Log       `yaml:"log"`
+	// Documents configures the PDF and XLSX invoices (issuer block, locale): documents.go.
+	Documents Documents `yaml:"documents"`
+	// Mail configures invoice delivery by SMTP: mail.go.
+	Mail Mail `yaml:"mail"`
+	// Listener configures `bilean listen` (AMQP, event definitions, metrics): listener.go.
+	Listener Listener `yaml:"listener"`
+	// Balance configures prepaid balances, warnings and freezing: balance.go.
+	Balance Balance `yaml:"balance"`
+	// OpenStack says how to reach Keystone and the service catalog: openstack.go.
+	OpenStack OpenStack `yaml:"openstack"`
+	// Gnocchi configures usage read from Gnocchi/Ceilometer (meters, span sources): gnocchi.go.
+	Gnocchi Gnocchi `yaml:"gnocchi"`
+}
+
+// section is a configuration block owned by its own file: it fills its defaults and reports its
+// problems through add(fieldPath, err), with field paths relative to the whole file.
+type section interface {
+	defaults()
+	validate(add func(field string, err error))
+}
+
+func (c *Config) sections() []section {
+	return []section{&c.Documents, &c.Mail, &c.Listener, &c.Balance, &c.OpenStack, &c.Gnocchi}
 }
 
 // Database says where the store lives.
 type Database struct {
-	// URL is "sqlite:PATH" (or a bare path) for the embedded store. BILEAN_DATABASE_URL overrides
-	// it. Defaults to sqlite:var/bilean.db.
+	// URL is "sqlite:PATH" (or a bare path) for the embedded store, or postgres://… for
+	// PostgreSQL. BILEAN_DATABASE_URL overrides it. Defaults to sqlite:var/bilean.db.
 	URL string `yaml:"url"`
 }
 
@@ -176,6 +199,9 @@ func (c *Config) WithDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	for _, s := range c.sections() {
+		s.defaults()
+	}
 }
 
 // Validate reports every problem, each prefixed with its field path.
@@ -227,6 +253,12 @@ func (c *Config) Validate() error {
 	default:
 		add("log.format", fmt.Errorf("%q: want text or json", c.Log.Format))
 	}
+	if _, err := c.Database.Driver(); err != nil {
+		add("database.url", err)
+	}
+	for _, s := range c.sections() {
+		s.validate(add)
+	}
 	return errors.Join(errs...)
 }
 
@@ -246,6 +278,18 @@ func (c *Config) DefaultTaxRate() decimal.Decimal {
 		return decimal.Zero
 	}
 	return d
+}
+
+// Driver returns "sqlite" for the embedded store and "postgres" for a postgres:// or postgresql://
+// URL.
+func (d Database) Driver() (string, error) {
+	if strings.HasPrefix(d.URL, "postgres://") || strings.HasPrefix(d.URL, "postgresql://") {
+		return "postgres", nil
+	}
+	if _, ok := d.SQLitePath(); ok {
+		return "sqlite", nil
+	}
+	return "", fmt.Errorf("%q: want sqlite:PATH or postgres://…", d.URL)
 }
 
 // SQLitePath returns the file of an embedded-store URL, and false for any other URL.

@@ -48,20 +48,23 @@ const (
 
 // Line is one priced piece of an invoice.
 type Line struct {
-	Section      Section           `json:"section"`
-	ResourceID   string            `json:"resource_id"`   // OpenStack id, or "subscription/<id>" for a recurring fee
-	ResourceType string            `json:"resource_type"` // e.g. os.nova.server
-	Description  string            `json:"description"`
-	Policy       string            `json:"policy,omitempty"`
-	Region       string            `json:"region,omitempty"`
-	Start        time.Time         `json:"start"` // inclusive, UTC
-	End          time.Time         `json:"end"`   // exclusive, UTC
-	Seconds      int64             `json:"seconds"`
-	Quantity     decimal.Decimal   `json:"quantity"`
-	Unit         string            `json:"unit"`
-	UnitPrice    decimal.Decimal   `json:"unit_price"`
-	Amount       decimal.Decimal   `json:"amount"` // rounded once
-	Attributes   map[string]string `json:"attributes,omitempty"`
+	Section      Section         `json:"section"`
+	ResourceID   string          `json:"resource_id"`   // OpenStack id, or "subscription/<id>" for a recurring fee
+	ResourceType string          `json:"resource_type"` // e.g. os.nova.server
+	Description  string          `json:"description"`
+	Policy       string          `json:"policy,omitempty"`
+	Region       string          `json:"region,omitempty"`
+	Start        time.Time       `json:"start"` // inclusive, UTC
+	End          time.Time       `json:"end"`   // exclusive, UTC
+	Seconds      int64           `json:"seconds"`
+	Quantity     decimal.Decimal `json:"quantity"`
+	Unit         string          `json:"unit"`
+	UnitPrice    decimal.Decimal `json:"unit_price"`
+	// Granularity is how time was counted for this line (second, minute, hour, day), stated so
+	// the customer can check the quantity.
+	Granularity string            `json:"granularity,omitempty"`
+	Amount      decimal.Decimal   `json:"amount"` // rounded once
+	Attributes  map[string]string `json:"attributes,omitempty"`
 }
 
 // RangeKind says whether a billed range was charged or credited.

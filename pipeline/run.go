@@ -45,10 +45,12 @@ type Run struct {
 
 // Item is one customer's work in a batch.
 type Item struct {
-	CustomerID      string
-	Customer        billing.Customer
-	Subscriptions   []billing.Subscription
-	Usage           []store.ResourceUsage
+	CustomerID    string
+	Customer      billing.Customer
+	Subscriptions []billing.Subscription
+	Usage         []store.ResourceUsage
+	// Meters are the meter totals of the period (e.g. from Gnocchi), priced by meter rules.
+	Meters          []billing.MeterTotal
 	Payments        []billing.Payment
 	PreviousBalance decimal.Decimal
 	// BillingStart is the earliest second that may still be billed for this customer.

@@ -42,6 +42,9 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&a.database, "database", "", "store URL, overriding the configuration (sqlite:PATH)")
 	pf.StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	root.AddCommand(a.runCmd(), a.interimCmd(), a.invoicesCmd(), a.importCmd(), a.demoCmd(), a.migrateCmd())
+	for _, newCmd := range commands {
+		root.AddCommand(newCmd(a))
+	}
 	return root
 }
 

@@ -54,6 +54,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListAndGetInvoices", testListAndGetInvoices},
 		{"Runs", testRuns},
 	}
+	for _, c := range extensions {
+		tests = append(tests, struct {
+			name string
+			fn   func(t *testing.T, st store.Store)
+		}{c.Name, c.Fn})
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)
