@@ -152,3 +152,26 @@ type MeterTotal struct {
 	Attributes   map[string]string
 	Source       string // gnocchi, …
 }
+
+// Discount scopes.
+const (
+	DiscountLine    = "line"    // every line of one resource (ResourceID)
+	DiscountRule    = "rule"    // every line priced by one rule type (RuleType)
+	DiscountInvoice = "invoice" // the invoice subtotal
+)
+
+// Discount reduces what a customer pays, by a percentage or a fixed amount, for the lines in its
+// scope whose time falls in its validity range [Start, End) (zero End: open).
+type Discount struct {
+	ID         int64
+	CustomerID string
+	Scope      string          // line, rule or invoice
+	RuleType   string          // for scope rule, e.g. os.nova.server
+	ResourceID string          // for scope line
+	Percent    decimal.Decimal // e.g. 0.10 for 10 %; zero when Amount is set
+	Amount     decimal.Decimal // fixed amount in Currency; zero when Percent is set
+	Currency   string
+	Start      time.Time
+	End        time.Time
+	Reason     string
+}

@@ -50,7 +50,9 @@ type Item struct {
 	Subscriptions []billing.Subscription
 	Usage         []store.ResourceUsage
 	// Meters are the meter totals of the period (e.g. from Gnocchi), priced by meter rules.
-	Meters          []billing.MeterTotal
+	Meters []billing.MeterTotal
+	// Discounts valid for any second of the period.
+	Discounts       []billing.Discount
 	Payments        []billing.Payment
 	PreviousBalance decimal.Decimal
 	// BillingStart is the earliest second that may still be billed for this customer.
