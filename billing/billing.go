@@ -31,6 +31,9 @@ type Customer struct {
 	TaxExempt bool
 	Status    string
 	Policy    string // default policy when no subscription covers a second
+	// Region selects a per-region tax rate from configuration (billing.tax_regions) when TaxRate
+	// is zero and the customer is not exempt; empty means no region.
+	Region string
 }
 
 // Validate checks the fields an invoice depends on.
@@ -65,14 +68,78 @@ type RuleSpec struct {
 	Spec string // YAML mapping
 }
 
-// Policy is a named set of rules plus a recurring fee.
+// Fee intervals and timings.
+const (
+	FeeMonthly = "monthly"
+	FeeYearly  = "yearly"
+	FeeAdvance = "advance"
+	FeeArrears = "arrears"
+)
+
+// Policy is one version of a named set of rules plus a recurring fee and included quantities.
+// A policy's versions share its Name; version N applies from its EffectiveFrom until the next
+// version's EffectiveFrom (half-open), so a line crossing a change is split at that second.
 type Policy struct {
 	Name        string
+	Version     int // 1, 2, …; 0 in input files means "the next version"
 	Currency    string
 	Description string
-	// Fee is charged per period in arrears and prorated to the second.
-	Fee   decimal.Decimal
-	Rules []RuleSpec
+	// EffectiveFrom is the first second this version applies; zero means since ever.
+	EffectiveFrom time.Time
+	// Fee is the recurring fee per FeeInterval, prorated to the second.
+	Fee decimal.Decimal
+	// FeeInterval is monthly (default) or yearly.
+	FeeInterval string
+	// FeeTiming is arrears (default: charged for the time used, at the end of the period) or
+	// advance (charged for the coming interval at its start; unused time credited on a change).
+	FeeTiming string
+	// Included quantities are free before prices apply, keyed by rule type (e.g. os.nova.server,
+	// in the rule's unit) or by meter name (e.g. network.outgoing.bytes, in the meter's unit).
+	Included map[string]decimal.Decimal
+	Rules    []RuleSpec
+}
+
+// Interval returns the fee interval with its default.
+func (p Policy) Interval() string {
+	if p.FeeInterval == "" {
+		return FeeMonthly
+	}
+	return p.FeeInterval
+}
+
+// Timing returns the fee timing with its default.
+func (p Policy) Timing() string {
+	if p.FeeTiming == "" {
+		return FeeArrears
+	}
+	return p.FeeTiming
+}
+
+// ValidateFee checks the fee fields and included quantities.
+func (p Policy) ValidateFee() error {
+	var errs []error
+	if p.Fee.IsNeg() {
+		errs = append(errs, fmt.Errorf("fee %s: must not be negative", p.Fee))
+	}
+	switch p.FeeInterval {
+	case "", FeeMonthly, FeeYearly:
+	default:
+		errs = append(errs, fmt.Errorf("fee_interval %q: want monthly or yearly", p.FeeInterval))
+	}
+	switch p.FeeTiming {
+	case "", FeeAdvance, FeeArrears:
+	default:
+		errs = append(errs, fmt.Errorf("fee_timing %q: want advance or arrears", p.FeeTiming))
+	}
+	for k, q := range p.Included {
+		if k == "" {
+			errs = append(errs, errors.New("included: empty key"))
+		}
+		if q.IsNeg() {
+			errs = append(errs, fmt.Errorf("included.%s %s: must not be negative", k, q))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Subscription puts a customer on a policy over [Start, End). A zero End means open.

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -69,6 +70,14 @@ type Billing struct {
 	DefaultPolicy string `yaml:"default_policy"`
 	// TaxRate applies to customers with no rate of their own, e.g. "0.20". Defaults to 0.
 	TaxRate string `yaml:"tax_rate"`
+	// TaxRegions maps a customer's region (billing.Customer.Region) to its tax rate, e.g.
+	// {CH: "0.081", DE: "0.19"}. A customer's own non-zero rate wins; an exempt customer pays
+	// none; a customer with neither a rate nor a listed region pays TaxRate. Optional.
+	TaxRegions map[string]string `yaml:"tax_regions"`
+	// CreditNoteFormat numbers credit notes in their own gapless series, with the same
+	// placeholders as numbering.format ({year} is the year of issue in the billing timezone).
+	// Defaults to CN-{year}-{seq:06}.
+	CreditNoteFormat string `yaml:"credit_note_format"`
 }
 
 // Numbering formats invoice numbers.
@@ -181,6 +190,9 @@ func (c *Config) WithDefaults() {
 	if c.Billing.TaxRate == "" {
 		c.Billing.TaxRate = "0"
 	}
+	if c.Billing.CreditNoteFormat == "" {
+		c.Billing.CreditNoteFormat = "CN-{year}-{seq:06}"
+	}
 	if c.Numbering.Format == "" {
 		c.Numbering.Format = "INV-{year}-{seq:06}"
 	}
@@ -217,8 +229,23 @@ func (c *Config) Validate() error {
 	if r, err := decimal.Parse(c.Billing.TaxRate); err != nil || r.IsNeg() || r.Cmp(decimal.One) > 0 {
 		add("billing.tax_rate", fmt.Errorf("%q: want a fraction from 0 to 1, e.g. \"0.20\"", c.Billing.TaxRate))
 	}
-	if _, err := ParseNumberFormat(c.Numbering.Format); err != nil {
+	for _, region := range slices.Sorted(maps.Keys(c.Billing.TaxRegions)) {
+		v := c.Billing.TaxRegions[region]
+		if r, err := decimal.Parse(v); err != nil || r.IsNeg() || r.Cmp(decimal.One) > 0 {
+			add("billing.tax_regions."+region, fmt.Errorf("%q: want a fraction from 0 to 1, e.g. \"0.20\"", v))
+		}
+		if region == "" {
+			add("billing.tax_regions", errors.New("empty region name"))
+		}
+	}
+	cnf, cnErr := ParseNumberFormat(c.Billing.CreditNoteFormat)
+	if cnErr != nil {
+		add("billing.credit_note_format", cnErr)
+	}
+	if nf, err := ParseNumberFormat(c.Numbering.Format); err != nil {
 		add("numbering.format", err)
+	} else if cnErr == nil && nf.Series(2026) == cnf.Series(2026) {
+		add("billing.credit_note_format", fmt.Errorf("%q: must differ from numbering.format %q outside {seq}, so credit notes have a series of their own", c.Billing.CreditNoteFormat, c.Numbering.Format))
 	}
 	if c.Pipeline.BatchSize < 1 {
 		add("pipeline.batch_size", fmt.Errorf("%d: want 1 or more", c.Pipeline.BatchSize))
@@ -278,6 +305,29 @@ func (c *Config) DefaultTaxRate() decimal.Decimal {
 		return decimal.Zero
 	}
 	return d
+}
+
+// TaxRateFor returns the tax rate of a customer with the given own rate, exemption and region,
+// and the region whose rate applied (empty when none did): exempt → 0; an own non-zero rate;
+// the rate of the region in billing.tax_regions; else billing.tax_rate.
+func (c *Config) TaxRateFor(own decimal.Decimal, exempt bool, region string) (decimal.Decimal, string) {
+	switch {
+	case exempt:
+		return decimal.Zero, ""
+	case !own.IsZero():
+		return own, ""
+	}
+	if v, ok := c.Billing.TaxRegions[region]; ok && region != "" {
+		if d, err := decimal.Parse(v); err == nil {
+			return d, region
+		}
+	}
+	return c.DefaultTaxRate(), ""
+}
+
+// CreditNoteNumbering returns the parsed credit-note format (validated by Validate).
+func (c *Config) CreditNoteNumbering() (NumberFormat, error) {
+	return ParseNumberFormat(c.Billing.CreditNoteFormat)
 }
 
 // Driver returns "sqlite" for the embedded store and "postgres" for a postgres:// or postgresql://

@@ -18,3 +18,9 @@ func DefaultConfig() []byte {
 	}
 	return b
 }
+
+// Events is the shipped event definitions file: which notifications open, change or close a
+// trigger record (bilean listen).
+//
+//go:embed events.yaml
+var Events []byte

@@ -10,7 +10,6 @@ import (
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
-	"github.com/bilean/bilean/rating"
 	"github.com/bilean/bilean/store"
 	"gopkg.in/yaml.v3"
 )
@@ -22,8 +21,10 @@ import (
 // on. Pieces before the period are adjustment lines (late usage) that name their own dates; ranges
 // billed earlier that no record covers any more (a span closed late) are credited at the price of
 // the record they belonged to. A regenerate run prices exactly the replaced invoice's ranges.
-// Every piece is cut at the period start and at subscription changes, priced by the rule of the
-// policy in force, and rounded once.
+// Every piece is cut at the period start, at subscription changes, at policy version changes and
+// at the edges of the discount windows that concern it, then priced by the rule of the policy
+// version in force (see pricer) and rounded once. Meter totals (it.Meters) are priced by the
+// policy's meter rules and recorded under "meter/<meter>/<resource>".
 type Calculation struct {
 	rounding      invoice.Rounding
 	defaultPolicy string
@@ -135,17 +136,25 @@ func preceding(recs []billing.Record, t time.Time) *billing.Record {
 
 func (h *Calculation) price(run *pipeline.Run, it *pipeline.Item) error {
 	inv := it.Invoice
+	pr, err := newPricer(h, run, it)
+	if err != nil {
+		return err
+	}
 	bounds := append(subscriptionBounds(it.Subscriptions), run.Period.Start)
 	fixed := indexRanges(run.Replacing)
 	for ui := range it.Usage {
 		ru := &it.Usage[ui]
+		if isMeterResource(ru.ResourceID) {
+			continue // a meter's ranges are priced from its totals (meters.go)
+		}
 		ps, err := pieces(ru, it.BillingStart, run.Until, fixed)
 		if err != nil {
 			return err
 		}
+		cuts := append(discountBounds(it.Discounts, ru.ResourceID, ru.ResourceType), bounds...)
 		for _, p := range ps {
-			for _, r := range p.r.SplitAt(bounds...) {
-				if err := h.line(run, it, ru, p, r); err != nil {
+			for _, r := range p.r.SplitAt(cuts...) {
+				if err := pr.piece(ru, p, r); err != nil {
 					return err
 				}
 				kind := invoice.Charge
@@ -165,58 +174,10 @@ func (h *Calculation) price(run *pipeline.Run, it *pipeline.Item) error {
 			}
 		}
 	}
-	return nil
-}
-
-// line prices one piece and appends its line. A piece whose type no rule of the policy prices
-// is counted in the run's statistics and billed at nothing: its range is still recorded, so
-// adding a rule later prices usage from then on, never retroactively.
-func (h *Calculation) line(run *pipeline.Run, it *pipeline.Item, ru *store.ResourceUsage, p piece, r interval.Range) error {
-	pol, err := policyAt(run, it, r.Start, h.defaultPolicy)
-	if err != nil {
+	if err := pr.meters(fixed); err != nil {
 		return err
 	}
-	rule, ok := pol.Rule(ru.ResourceType)
-	if !ok {
-		if run.Stats != nil {
-			run.Stats.AddUnpriced(ru.ResourceType)
-		}
-		return nil
-	}
-	ch, err := rule.Price(rating.Usage{ResourceType: ru.ResourceType, ResourceID: ru.ResourceID, Attributes: p.rec.Attributes, Range: r})
-	if err != nil {
-		return fmt.Errorf("policy %s: %w", pol.Name, err)
-	}
-	section := invoice.Usage
-	desc := ch.Description
-	switch {
-	case p.credit:
-		section = invoice.Credit
-		desc = fmt.Sprintf("%s, credit: billed earlier, not used %s", desc, dates(r))
-		ch.Quantity = ch.Quantity.Neg()
-		ch.Amount = ch.Amount.Neg()
-	case r.Start.Before(run.Period.Start):
-		section = invoice.Adjustment
-		desc = fmt.Sprintf("%s, late usage %s", desc, dates(r))
-	}
-	it.Invoice.Lines = append(it.Invoice.Lines, invoice.Line{
-		Section:      section,
-		ResourceID:   ru.ResourceID,
-		ResourceType: ru.ResourceType,
-		Description:  desc,
-		Policy:       pol.Name,
-		Region:       p.rec.Attributes["region"],
-		Start:        r.Start,
-		End:          r.End,
-		Seconds:      r.Seconds(),
-		Quantity:     ch.Quantity,
-		Unit:         ch.Unit,
-		UnitPrice:    ch.UnitPrice,
-		Amount:       h.rounding.Round(ch.Amount),
-		Attributes:   p.rec.Attributes,
-	})
-	it.Spans++
-	return nil
+	return pr.finish()
 }
 
 func dates(r interval.Range) string {
@@ -224,7 +185,7 @@ func dates(r interval.Range) string {
 	return fmt.Sprintf("%s – %s UTC", r.Start.Format(f), r.End.Format(f))
 }
 
-var sectionOrder = map[invoice.Section]int{invoice.Recurring: 0, invoice.Usage: 1, invoice.Adjustment: 2, invoice.Credit: 3}
+var sectionOrder = map[invoice.Section]int{invoice.Recurring: 0, invoice.Usage: 1, invoice.Adjustment: 2, invoice.Credit: 3, ruleDiscountSection: 4}
 
 // sortLines orders lines by section, resource type, resource id and start.
 func sortLines(ls []invoice.Line) {

@@ -20,6 +20,7 @@ import (
 type Feeding struct {
 	customers store.Customers
 	feed      store.Feed
+	gnocchi   *gnocchiFeed // nil unless gnocchi.enabled (feeding_gnocchi.go)
 }
 
 var (
@@ -32,20 +33,45 @@ func init() {
 		if err := pipeline.DecodeNode(node, &struct{}{}); err != nil {
 			return nil, err
 		}
-		return &Feeding{customers: env.Store, feed: env.Store}, nil
+		return &Feeding{customers: env.Store, feed: env.Store, gnocchi: newGnocchiFeed(env.Config)}, nil
 	})
 }
 
-// Start compiles the policies once per run.
+// Start compiles the policies once per run: every version of every policy, into a catalog whose
+// latest versions fill run.Policies (each reaches its other versions through At).
 func (h *Feeding) Start(ctx context.Context, r *pipeline.Run) error {
-	ps, err := h.feed.Policies(ctx)
+	ps, err := h.policyVersions(ctx)
 	if err != nil {
 		return fmt.Errorf("load policies: %w", err)
 	}
-	if r.Policies, err = rating.CompileAll(ps); err != nil {
+	cat, err := rating.CompileCatalog(ps)
+	if err != nil {
 		return fmt.Errorf("compile policies: %w", err)
 	}
+	r.Policies = cat.Policies()
 	return nil
+}
+
+// policyVersions loads every version of every policy when the store keeps versions, else the
+// one version it has of each.
+func (h *Feeding) policyVersions(ctx context.Context) ([]billing.Policy, error) {
+	if vs, ok := h.feed.(policyVersionLister); ok {
+		return vs.PolicyVersions(ctx)
+	}
+	ps, err := h.feed.Policies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]billing.Policy, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// policyVersionLister is a store that keeps every version of every policy.
+type policyVersionLister interface {
+	PolicyVersions(ctx context.Context) ([]billing.Policy, error)
 }
 
 // Handle fills the batch's items.
@@ -107,6 +133,9 @@ func (h *Feeding) Handle(ctx context.Context, b *pipeline.Batch) error {
 		}
 	}
 	if err := h.loadUsage(ctx, run, ids, items); err != nil {
+		return err
+	}
+	if err := h.loadGnocchi(ctx, run, items, ids); err != nil {
 		return err
 	}
 	pays, err := h.feed.Payments(ctx, ids, interval.Range{Start: run.Period.Start, End: run.Until})

@@ -50,7 +50,14 @@ func (h *Finalizing) Handle(ctx context.Context, b *pipeline.Batch) error {
 			Settle:       it.Settle,
 		}
 		if b.Run.Replacing != nil {
+			// The replaced invoice is voided and its credit note issued in the same transaction,
+			// so the chain old → credit note → new is never broken.
 			req.Replaces = b.Run.Replacing.Number
+			nf, err := h.cfg.CreditNoteNumbering()
+			if err != nil {
+				return fmt.Errorf("billing.credit_note_format: %w", err)
+			}
+			req.CreditNote = store.CreditNoteNumbering{Series: nf.Series(b.Run.Now.In(h.cfg.Location()).Year()), Format: nf.Format}
 		}
 		err := h.store.Finalize(ctx, req)
 		var already *store.AlreadyInvoicedError

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/invoice/render"
 	"github.com/bilean/bilean/pipeline"
@@ -18,7 +19,8 @@ import (
 
 // RenderConfig is the render handler's configuration.
 type RenderConfig struct {
-	// Formats to write. Defaults to [csv].
+	// Formats to write: csv, pdf, xlsx. Defaults to [csv]. PDF and XLSX take their issuer
+	// block, payment terms and locales from the documents section.
 	Formats []string `yaml:"formats"`
 	// Dir is the output folder, created when missing. Defaults to var/invoices.
 	Dir string `yaml:"dir"`
@@ -64,7 +66,11 @@ func init() {
 			c.Dir = env.OutputDir
 		}
 		loc := env.Config.Location()
-		reg, err := Renderers(c)
+		var docs config.Documents
+		if env.Config != nil {
+			docs = env.Config.Documents
+		}
+		reg, err := RenderersFor(c, docs, loc)
 		if err != nil {
 			return nil, err
 		}
@@ -80,8 +86,16 @@ func init() {
 	})
 }
 
-// Renderers builds the renderers a render configuration describes.
+// Renderers builds the renderers a render configuration describes, with PDF and XLSX documents
+// that have no issuer block (see RenderersFor).
 func Renderers(c RenderConfig) (*render.Registry, error) {
+	var docs config.Documents
+	return RenderersFor(c, docs, time.UTC)
+}
+
+// RenderersFor builds the renderers of a render configuration: CSV from its csv block, PDF and
+// XLSX from the documents section, with dates in the billing timezone loc.
+func RenderersFor(c RenderConfig, docs config.Documents, loc *time.Location) (*render.Registry, error) {
 	opts := render.CSVOptions{Columns: c.CSV.Columns, Timezone: time.UTC}
 	if c.CSV.Delimiter != "" {
 		rs := []rune(c.CSV.Delimiter)
@@ -94,7 +108,20 @@ func Renderers(c RenderConfig) (*render.Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("csv: %w", err)
 	}
-	return render.NewRegistry(csv)
+	do, err := docs.Options()
+	if err != nil {
+		return nil, err
+	}
+	do.Timezone = loc
+	pdf, err := render.NewPDF(do)
+	if err != nil {
+		return nil, fmt.Errorf("documents: %w", err)
+	}
+	xlsx, err := render.NewXLSX(do)
+	if err != nil {
+		return nil, fmt.Errorf("documents: %w", err)
+	}
+	return render.NewRegistry(csv, pdf, xlsx)
 }
 
 // Handle writes the documents of the batch's finished invoices, and the missing documents of

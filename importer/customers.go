@@ -11,13 +11,13 @@ import (
 
 var customerSpec = spec{
 	top:      "customers",
-	fields:   []string{"id", "name", "currency", "timezone", "contacts", "tax_rate", "tax_exempt", "status", "policy"},
+	fields:   []string{"id", "name", "currency", "timezone", "contacts", "tax_rate", "tax_exempt", "status", "policy", "region"},
 	required: []string{"id", "currency"},
 	lists:    map[string]bool{"contacts": true},
 }
 
 // Customers parses a customer file: YAML (`customers: [{id, name, currency, timezone, contacts,
-// tax_rate, tax_exempt, status, policy}, …]`) or CSV with a header row naming any of those
+// tax_rate, tax_exempt, status, policy, region}, …]`) or CSV with a header row naming any of those
 // columns (id and currency required; contacts separated by semicolons). Currencies are
 // upper-cased; an empty status is kept empty. Every customer is checked with
 // billing.Customer.Validate, and ids must be unique within the file.
@@ -59,6 +59,7 @@ func customer(el *errList, e *entry) billing.Customer {
 		Timezone: e.get("timezone"),
 		Status:   e.get("status"),
 		Policy:   e.get("policy"),
+		Region:   e.get("region"),
 	}
 	if c.ID != "" {
 		if msg := idMsg(c.ID); msg != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gopkg.in/yaml.v3"
 	"io"
 	"os"
 	"path/filepath"
@@ -85,7 +86,7 @@ func TestCustomers(t *testing.T) {
 
 func TestPolicies(t *testing.T) {
 	var seen []billing.RuleSpec
-	got, err := Policies("testdata/policies.yaml", open(t, "testdata/policies.yaml"), func(rs billing.RuleSpec) error {
+	got, err := Policies("testdata/policies.yaml", open(t, "testdata/policies.yaml"), func(rs billing.RuleSpec, _ *yaml.Node) error {
 		seen = append(seen, rs)
 		return nil
 	})
@@ -122,9 +123,12 @@ func TestPolicies(t *testing.T) {
 
 func TestPoliciesValidateRule(t *testing.T) {
 	doc := "name: p\ncurrency: EUR\nrules:\n  - type: os.nova.server\n    spec: {price: 1}\n  - type: os.unknown\n    spec: {price: 1}\n"
-	_, err := Policies("p.yaml", strings.NewReader(doc), func(rs billing.RuleSpec) error {
+	_, err := Policies("p.yaml", strings.NewReader(doc), func(rs billing.RuleSpec, spec *yaml.Node) error {
 		if rs.Type != "os.nova.server" {
 			return errors.New("unknown rule type\nwant one of os.nova.server")
+		}
+		if spec == nil || spec.Line != 5 {
+			return fmt.Errorf("spec node %+v: want the file's line 5", spec)
 		}
 		if rs.Spec != "price: 1\n" {
 			return fmt.Errorf("spec %q", rs.Spec)
@@ -242,7 +246,7 @@ func TestErrors(t *testing.T) {
 		}},
 		{name: "testdata/customers_bad.csv", want: []string{
 			// unknown column
-			`testdata/customers_bad.csv:1: colour: unknown column, want id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy`,
+			`testdata/customers_bad.csv:1: colour: unknown column, want id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region`,
 			`testdata/customers_bad.csv:2: currency "EURO": want a 3-letter ISO 4217 code`,
 			// duplicate id
 			`testdata/customers_bad.csv:3: id "p1": duplicate, first on line 2`,
@@ -250,7 +254,7 @@ func TestErrors(t *testing.T) {
 		}},
 		{name: "testdata/customers_bad.yaml", want: []string{
 			// unknown YAML key
-			`testdata/customers_bad.yaml:3: customers[0].nmae: unknown key, want id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy`,
+			`testdata/customers_bad.yaml:3: customers[0].nmae: unknown key, want id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region`,
 			`testdata/customers_bad.yaml:5: customers[0].tax_rate 1.5: want a fraction from 0 to 1, e.g. 0.20`,
 			`testdata/customers_bad.yaml:8: customers[1].timezone "Mars/Olympus": unknown IANA zone`,
 			`testdata/customers_bad.yaml:9: customers[1].contacts "not-an-email": want an email address such as billing@example.com`,
@@ -269,9 +273,9 @@ func TestErrors(t *testing.T) {
 		{name: "testdata/policies_bad.yaml", want: []string{
 			`testdata/policies_bad.yaml:3: policies[0].currency "EURO": want a 3-letter ISO 4217 code such as EUR`,
 			`testdata/policies_bad.yaml:4: policies[0].fee "-5": must not be negative`,
-			`testdata/policies_bad.yaml:5: policies[0].colour: unknown key, want name, currency, description, fee, rules`,
+			`testdata/policies_bad.yaml:5: policies[0].colour: unknown key, want name, version, effective_from, currency, description, fee, fee_interval, fee_timing, included, rules`,
 			`testdata/policies_bad.yaml:10: policies[0].rules[1].type: required, e.g. os.nova.server`,
-			`testdata/policies_bad.yaml:11: policies[1].name "standard": duplicate, first on line 2`,
+			`testdata/policies_bad.yaml:11: policies[1].name "standard": duplicate, first on line 2 (give each version its own effective_from)`,
 		}},
 		{name: "testdata/subscriptions_bad.csv", want: []string{
 			`testdata/subscriptions_bad.csv:2: end "2026-10-01": must be after start "2026-10-15"`,

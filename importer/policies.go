@@ -3,16 +3,21 @@ package importer
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/interval"
 	"github.com/govalues/decimal"
 	"gopkg.in/yaml.v3"
 )
 
 var (
-	policyFields = []string{"name", "currency", "description", "fee", "rules"}
-	ruleFields   = []string{"type", "spec"}
+	policyFields = []string{"name", "version", "effective_from", "currency", "description", "fee", "fee_interval",
+		"fee_timing", "included", "rules"}
+	ruleFields = []string{"type", "spec"}
 )
 
 // maxSpecNodes bounds the size of one rule spec after aliases are expanded.
@@ -24,7 +29,7 @@ const maxSpecNodes = 100_000
 // errors. Each rule's spec mapping is re-encoded as YAML text into RuleSpec.Spec, with aliases
 // and merge keys expanded, then handed to validateRule (which may be nil); its error is reported
 // at the rule's line under a path such as policies[1].rules[0]. Names must be unique in the file.
-func Policies(path string, r io.Reader, validateRule func(billing.RuleSpec) error) ([]billing.Policy, error) {
+func Policies(path string, r io.Reader, validateRule RuleValidator) ([]billing.Policy, error) {
 	if formatOf(path) != formatYAML {
 		return nil, unsupported(path, ".yaml or .yml")
 	}
@@ -49,15 +54,28 @@ func Policies(path string, r io.Reader, validateRule func(billing.RuleSpec) erro
 		}
 	}
 	out := make([]billing.Policy, 0, len(items))
-	seen := map[string]int{}
+	// A name may appear once per effective time: each entry is one version of the policy.
+	type key struct {
+		name string
+		at   int64
+	}
+	seen := map[key]int{}
+	currencies := map[string]string{}
 	for i, item := range items {
 		p, line, ok := policy(el, item, paths[i], validateRule)
 		if p.Name != "" {
-			if first, dup := seen[p.Name]; dup {
-				el.addf(line, join(paths[i], "name"), " %q: duplicate, first on line %d", p.Name, first)
+			k := key{p.Name, p.EffectiveFrom.Unix()}
+			if first, dup := seen[k]; dup {
+				el.addf(line, join(paths[i], "name"), " %q: duplicate, first on line %d (give each version its own effective_from)", p.Name, first)
 				continue
 			}
-			seen[p.Name] = line
+			seen[k] = line
+			if cur, ok2 := currencies[p.Name]; ok2 && p.Currency != "" && cur != p.Currency {
+				el.addf(line, join(paths[i], "currency"), " %q: another version of %q is in %s; a policy's currency never changes", p.Currency, p.Name, cur)
+				continue
+			} else if p.Currency != "" {
+				currencies[p.Name] = p.Currency
+			}
 		}
 		if ok {
 			out = append(out, p)
@@ -83,7 +101,7 @@ func hasKey(n *yaml.Node, key string) bool {
 }
 
 // policy reads one policy mapping; line is the line of its name.
-func policy(el *errList, n *yaml.Node, path string, validateRule func(billing.RuleSpec) error) (billing.Policy, int, bool) {
+func policy(el *errList, n *yaml.Node, path string, validateRule RuleValidator) (billing.Policy, int, bool) {
 	before := el.count()
 	m, ok := fields(el, n, path, policyFields)
 	if !ok {
@@ -120,16 +138,66 @@ func policy(el *errList, n *yaml.Node, path string, validateRule func(billing.Ru
 			p.Fee = d
 		}
 	}
+	if s := str("version"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			el.addf(lineOf("version"), join(path, "version"), " %q: want a whole number from 1", s)
+		}
+		p.Version = v
+	}
+	if s := str("effective_from"); s != "" {
+		t, err := interval.ParseTime(s)
+		if err != nil {
+			el.add(lineOf("effective_from"), join(path, "effective_from"), timeMsg(s))
+		}
+		p.EffectiveFrom = t
+	}
+	p.FeeInterval, p.FeeTiming = str("fee_interval"), str("fee_timing")
+	switch p.FeeInterval {
+	case "", billing.FeeMonthly, billing.FeeYearly:
+	default:
+		el.addf(lineOf("fee_interval"), join(path, "fee_interval"), " %q: want monthly or yearly", p.FeeInterval)
+	}
+	switch p.FeeTiming {
+	case "", billing.FeeAdvance, billing.FeeArrears:
+	default:
+		el.addf(lineOf("fee_timing"), join(path, "fee_timing"), " %q: want advance or arrears", p.FeeTiming)
+	}
+	if ip, ok := m["included"]; ok {
+		ps, ok := pairs(el, ip.v, join(path, "included"), 0)
+		inc := map[string]*yaml.Node{}
+		for _, kv := range ps {
+			inc[kv.k.Value] = kv.v
+		}
+		if ok {
+			for _, k := range slices.Sorted(maps.Keys(inc)) {
+				f := join(join(path, "included"), k)
+				s, _ := scalar(el, inc[k], f)
+				d, err := decimal.Parse(s)
+				switch {
+				case err != nil:
+					el.addf(inc[k].Line, f, " %q: want a decimal quantity such as 10 or 0.5 (rule type or meter → quantity)", s)
+				case d.IsNeg():
+					el.addf(inc[k].Line, f, " %q: must not be negative", s)
+				default:
+					if p.Included == nil {
+						p.Included = map[string]decimal.Decimal{}
+					}
+					p.Included[k] = d
+				}
+			}
+		}
+	}
 	if rp, ok := m["rules"]; ok {
 		rules, _ := list(el, rp.v, join(path, "rules"))
 		for j, rn := range rules {
 			rpath := fmt.Sprintf("%s[%d]", join(path, "rules"), j)
-			rs, ok := rule(el, rn, rpath)
+			rs, specNode, ok := rule(el, rn, rpath)
 			if !ok {
 				continue
 			}
 			if validateRule != nil {
-				if err := validateRule(rs); err != nil {
+				if err := validateRule(rs, specNode); err != nil {
 					el.addf(resolve(rn).Line, rpath, " (%s): %s", rs.Type,
 						strings.ReplaceAll(err.Error(), "\n", "; "))
 					continue
@@ -141,13 +209,19 @@ func policy(el *errList, n *yaml.Node, path string, validateRule func(billing.Ru
 	return p, lineOf("name"), el.count() == before
 }
 
-func rule(el *errList, n *yaml.Node, path string) (billing.RuleSpec, bool) {
+// RuleValidator checks one rule of a policy file: rs holds its type and spec text, spec the spec's
+// node in the file (aliases resolved, original line numbers kept; nil when the rule has no spec),
+// so that errors can name the file's own lines.
+type RuleValidator func(rs billing.RuleSpec, spec *yaml.Node) error
+
+func rule(el *errList, n *yaml.Node, path string) (billing.RuleSpec, *yaml.Node, bool) {
 	before := el.count()
 	m, ok := fields(el, n, path, ruleFields)
 	if !ok {
-		return billing.RuleSpec{}, false
+		return billing.RuleSpec{}, nil, false
 	}
 	var rs billing.RuleSpec
+	var specNode *yaml.Node
 	typ, ok := scalar(el, m["type"].v, join(path, "type"))
 	if ok && typ == "" {
 		el.add(resolve(n).Line, join(path, "type"), ": required, e.g. os.nova.server")
@@ -164,9 +238,10 @@ func rule(el *errList, n *yaml.Node, path string) (billing.RuleSpec, bool) {
 				el.addf(sp.v.Line, join(path, "spec"), ": cannot encode: %v", err)
 			}
 			rs.Spec = string(b)
+			specNode = x
 		}
 	}
-	return rs, el.count() == before
+	return rs, specNode, el.count() == before
 }
 
 // expand deep-copies n with aliases and merge keys resolved and anchors and comments dropped, so

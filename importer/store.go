@@ -17,7 +17,7 @@ var Kinds = []string{"customers", "policies", "subscriptions", "payments", "usag
 // Options tune ImportFile.
 type Options struct {
 	// ValidateRule checks each policy rule (policies only); nil skips the check.
-	ValidateRule func(billing.RuleSpec) error
+	ValidateRule RuleValidator
 	// Chunk, for usage, is the number of records held in memory at once. 0 reads the whole file
 	// and stores it with one AddRecords call. A positive Chunk first validates the whole file in
 	// a dry pass, then re-reads it and stores it chunk by chunk through AddRecordStream, in one

@@ -110,11 +110,34 @@ type Invoice struct {
 	Replaces        string          `json:"replaces,omitempty"` // number of the voided invoice this one regenerates
 	ReplacedBy      string          `json:"replaced_by,omitempty"`
 	VoidReason      string          `json:"void_reason,omitempty"`
+	// CreditNote is the number of the credit note that cancelled this (void) invoice.
+	CreditNote string `json:"credit_note,omitempty"`
+	// TaxExempt says the customer is exempt: the rate is zero and documents say so.
+	TaxExempt bool `json:"tax_exempt,omitempty"`
+	// TaxRegion is the region whose rate (billing.tax_regions) applies; empty when the rate is the
+	// customer's own or the default.
+	TaxRegion string `json:"tax_region,omitempty"`
+	// InvoiceDiscounts are applied by Calculate as lines of DiscountSection; not stored (the
+	// lines are).
+	InvoiceDiscounts []InvoiceDiscount `json:"invoice_discounts,omitempty"`
+	// CreditApplied is the part of Total paid by prepaid credit: payments received in the period
+	// and a credit balance brought forward (never more than Total).
+	CreditApplied decimal.Decimal `json:"credit_applied"`
+	// AmountDue is what the customer must still pay: BalanceDue, or zero when the balance is a
+	// credit carried forward.
+	AmountDue decimal.Decimal `json:"amount_due"`
 }
 
 // Calculate computes subtotal, tax, total and balance from the lines, which must already be
 // rounded. Tax is the rounded product of the rounded subtotal and the rate.
+//
+// Invoice-scope discounts (InvoiceDiscounts) first become lines of DiscountSection, so the
+// subtotal stays the sum of the rounded lines and tax is computed on the discounted subtotal.
+// Prepaid credit then fills CreditApplied and AmountDue.
 func (inv *Invoice) Calculate(r Rounding) error {
+	if err := inv.applyInvoiceDiscounts(r); err != nil {
+		return fmt.Errorf("invoice for %s: discounts: %w", inv.CustomerID, err)
+	}
 	sub := decimal.Zero
 	for i, l := range inv.Lines {
 		var err error
@@ -141,6 +164,9 @@ func (inv *Invoice) Calculate(r Rounding) error {
 	inv.BalanceDue = due.Pad(r.Scale)
 	inv.Payments = inv.Payments.Pad(r.Scale)
 	inv.PreviousBalance = inv.PreviousBalance.Pad(r.Scale)
+	if err := inv.applyCredits(r); err != nil {
+		return fmt.Errorf("invoice for %s: credits: %w", inv.CustomerID, err)
+	}
 	return nil
 }
 

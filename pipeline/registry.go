@@ -100,10 +100,16 @@ func DecodeNode(node *yaml.Node, v any) error {
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
-		// Errors count lines from the re-marshalled node: shift them to the file's lines.
+		// Errors count lines from the re-marshalled node, which may start with the node's head
+		// comment: shift them so the node's own first line lands on its line in the file.
+		first := 1
+		var again yaml.Node
+		if yaml.Unmarshal(b, &again) == nil && len(again.Content) > 0 {
+			first = again.Content[0].Line
+		}
 		msg := lineRe.ReplaceAllStringFunc(err.Error(), func(m string) string {
 			n, _ := strconv.Atoi(lineRe.FindStringSubmatch(m)[1])
-			return fmt.Sprintf("line %d:", n+node.Line-1)
+			return fmt.Sprintf("line %d:", n+node.Line-first)
 		})
 		return errors.New(strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  "))
 	}

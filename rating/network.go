@@ -1,27 +1,44 @@
 package rating
 
-// FloatingIPType prices Neutron floating IPs.
-const FloatingIPType = "os.neutron.floatingip"
+// Neutron resource types priced per hour of existence.
+const (
+	FloatingIPType = "os.neutron.floatingip"
+	RouterType     = "os.neutron.router"
+)
 
-func init() { Register(FloatingIPType, newFloatingIP) }
-
-// FloatingIPSpec prices a floating IP per hour, billed to the second.
-//
-//	price_per_hour: "0.005"
-type FloatingIPSpec struct {
-	PricePerHour Price `yaml:"price_per_hour"`
+func init() {
+	Register(FloatingIPType, func(s Spec) (Rule, error) { return newHourly(s, "Floating IP") })
+	Register(RouterType, func(s Spec) (Rule, error) { return newHourly(s, "Router") })
 }
 
-type floatingIP struct{ spec FloatingIPSpec }
+// HourlySpec prices a resource per hour of existence (a floating IP, a router).
+//
+//	price_per_hour: "0.005"
+//	granularity: hour
+type HourlySpec struct {
+	PricePerHour *Pricing    `yaml:"price_per_hour"`
+	Granularity  Granularity `yaml:"granularity"`
+}
 
-func newFloatingIP(s Spec) (Rule, error) {
-	var spec FloatingIPSpec
+func (s *HourlySpec) check(c *checker) {
+	required(c, s.PricePerHour, "price_per_hour")
+	s.Granularity.check(c, "granularity")
+}
+
+type hourly struct {
+	spec HourlySpec
+	noun string
+}
+
+func newHourly(s Spec, noun string) (Rule, error) {
+	var spec HourlySpec
 	if err := s.Decode(&spec); err != nil {
 		return nil, err
 	}
-	return &floatingIP{spec: spec}, nil
+	return &hourly{spec: spec, noun: noun}, nil
 }
 
-func (r *floatingIP) Price(u Usage) (Charge, error) {
-	return perHour(r.spec.PricePerHour.Decimal, one, u.Range.Seconds(), "hour", "Floating IP")
+func (r *hourly) Measure(dst []Measure, u Usage) ([]Measure, error) {
+	m, err := timed(r.spec.PricePerHour, r.spec.Granularity, one, secondsPerHour, u.Range.Seconds(), "hour", r.noun, r.noun)
+	return append(dst, m), err
 }

@@ -1,11 +1,15 @@
 // Package rating prices usage. A rule type is a Go type registered by name (the resource type it
-// prices, e.g. os.nova.server) from its file's init(); a policy compiles its rule specs into rules
-// once per run.
+// prices, e.g. os.nova.server, or "meter" for any Gnocchi meter) from its file's init(); a policy
+// compiles its rule specs into rules once per run, and a Catalog holds every version of every
+// policy.
 //
-// Lifecycle of a rule: its spec (YAML text) is decoded strictly — unknown keys, negative prices
-// and malformed numbers are errors naming the line and field — then Price is called for each piece
-// of usage. Price returns the exact, unrounded amount: rounding happens once per invoice line in
-// the invoice calculation, never here.
+// Lifecycle of a rule: its spec (YAML text) is decoded strictly and checked — unknown keys,
+// negative prices, malformed numbers, unordered or overlapping tiers are SpecErrors naming the
+// line and field — then Measure is called for each piece of usage. A measure carries its pricing
+// (see Pricing: flat, graduated, volume or package, with an optional minimum per line); a flat
+// measure is charged on its own (Measure.Charge), the others are summed per customer over the
+// period (Tally) and priced once, one line per tier. Amounts are exact: rounding happens once per
+// invoice line in the invoice calculation, never here.
 //
 // Adding a resource type is one new file with a Factory and one Register call.
 package rating
@@ -19,33 +23,27 @@ import (
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/interval"
 	"github.com/govalues/decimal"
-	"gopkg.in/yaml.v3"
 )
 
-// Usage is one piece of a trigger record to be priced: a resource with fixed attributes over a
-// half-open range.
+// Usage is one piece of usage to be priced: a resource with fixed attributes over a half-open
+// range, or (for a meter rule) a meter's total over the range.
 type Usage struct {
 	ResourceType string
 	ResourceID   string
 	Attributes   map[string]string
 	Range        interval.Range
+	// Meter, Quantity and Unit are set for a meter total.
+	Meter    string
+	Quantity decimal.Decimal
+	Unit     string
 }
 
-// Charge is the priced usage. Amount is exact (not rounded) and computed from the exact seconds;
-// Quantity is shown rounded to 6 decimals, so an accountant recomputes a line from its seconds.
-type Charge struct {
-	Description string
-	Quantity    decimal.Decimal
-	Unit        string // e.g. hour, GB-hour
-	UnitPrice   decimal.Decimal
-	Amount      decimal.Decimal
-}
-
-// Rule prices the usage of one resource type.
+// Rule measures the usage of one resource type (or one meter).
 type Rule interface {
-	// Price prices one piece of usage. It fails when the usage lacks what the rule needs (an
-	// unknown flavor, a missing size): such usage must not be billed at a guessed price.
-	Price(u Usage) (Charge, error)
+	// Measure appends what one piece of usage counts for to dst (usually one measure; a server
+	// priced by components gives one per component). It fails when the usage lacks what the rule
+	// needs (an unknown flavor, a missing size): such usage must not be billed at a guessed price.
+	Measure(dst []Measure, u Usage) ([]Measure, error)
 }
 
 // Factory builds a rule from its spec, decoded strictly from YAML text.
@@ -90,7 +88,8 @@ func Types() []string {
 	return out
 }
 
-// Build compiles one rule spec.
+// Build compiles one rule spec. A spec error is a SpecErrors (lines relative to the spec text)
+// wrapped with the rule type.
 func Build(rs billing.RuleSpec) (Rule, error) {
 	mu.RLock()
 	f, ok := registry[rs.Type]
@@ -109,82 +108,4 @@ func Build(rs billing.RuleSpec) (Rule, error) {
 func Validate(rs billing.RuleSpec) error {
 	_, err := Build(rs)
 	return err
-}
-
-// Spec is a rule's configuration as YAML text.
-type Spec string
-
-// Decode decodes the spec strictly into v: unknown keys are errors.
-func (s Spec) Decode(v any) error {
-	if strings.TrimSpace(string(s)) == "" {
-		return fmt.Errorf("spec is empty")
-	}
-	dec := yaml.NewDecoder(strings.NewReader(string(s)))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("spec: %w", err)
-	}
-	return nil
-}
-
-// Price is a non-negative decimal read exactly from YAML text ("0.02" or 0.02, never via float).
-type Price struct{ decimal.Decimal }
-
-// UnmarshalYAML parses the scalar's text as a decimal.
-func (p *Price) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want a price such as \"0.02\"", n.Line)
-	}
-	d, err := decimal.Parse(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: price %q is not a decimal number", n.Line, n.Value)
-	}
-	if d.IsNeg() {
-		return fmt.Errorf("line %d: price %s is negative", n.Line, n.Value)
-	}
-	p.Decimal = d
-	return nil
-}
-
-// Policy is a compiled policy: its rules by resource type.
-type Policy struct {
-	Name     string
-	Currency string
-	Fee      decimal.Decimal
-	rules    map[string]Rule
-}
-
-// Compile builds every rule of the policy. Two rules for the same resource type are an error.
-func Compile(p billing.Policy) (*Policy, error) {
-	cp := &Policy{Name: p.Name, Currency: p.Currency, Fee: p.Fee, rules: map[string]Rule{}}
-	for i, rs := range p.Rules {
-		if _, dup := cp.rules[rs.Type]; dup {
-			return nil, fmt.Errorf("policy %s: rules[%d]: a second rule for %s", p.Name, i, rs.Type)
-		}
-		r, err := Build(rs)
-		if err != nil {
-			return nil, fmt.Errorf("policy %s: rules[%d]: %w", p.Name, i, err)
-		}
-		cp.rules[rs.Type] = r
-	}
-	return cp, nil
-}
-
-// Rule returns the policy's rule for a resource type.
-func (p *Policy) Rule(resourceType string) (Rule, bool) {
-	r, ok := p.rules[resourceType]
-	return r, ok
-}
-
-// CompileAll compiles a set of policies by name.
-func CompileAll(ps map[string]billing.Policy) (map[string]*Policy, error) {
-	out := make(map[string]*Policy, len(ps))
-	for name, p := range ps {
-		cp, err := Compile(p)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = cp
-	}
-	return out, nil
 }

@@ -119,6 +119,9 @@ type FinalizeRequest struct {
 	// Replaces, when set, is the number of an issued invoice that this one regenerates: it is
 	// voided in the same transaction.
 	Replaces string
+	// CreditNote, when its Format is set and Replaces is set, numbers the credit note that
+	// cancels the replaced invoice, issued in the same transaction (see CreditNotes).
+	CreditNote CreditNoteNumbering
 }
 
 // Finalizer stores invoices.

@@ -33,7 +33,7 @@ import is all or nothing. Errors name the file, the line and the field.`,
 					return err
 				}
 				defer st.Close()
-				opts := importer.Options{ValidateRule: rating.Validate, Chunk: 10000}
+				opts := importer.Options{ValidateRule: rating.ValidateRuleNode, Chunk: 10000}
 				for _, path := range args {
 					n, err := importer.ImportFile(cmd.Context(), st, kind, path, opts)
 					if err != nil {

@@ -1,15 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/bilean/bilean/handlers"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
 	"github.com/bilean/bilean/store"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 func (a *app) invoicesCmd() *cobra.Command {
@@ -54,13 +62,17 @@ func (a *app) invoicesListCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "NUMBER\tSTATUS\tCUSTOMER\tPERIOD\tTOTAL\tCURRENCY\tBALANCE DUE\tNOTE")
 			for _, inv := range invs {
-				note := ""
-				switch {
-				case inv.ReplacedBy != "":
-					note = "replaced by " + inv.ReplacedBy
-				case inv.Replaces != "":
-					note = "replaces " + inv.Replaces
+				var notes []string
+				if inv.Replaces != "" {
+					notes = append(notes, "replaces "+inv.Replaces)
 				}
+				if inv.CreditNote != "" {
+					notes = append(notes, "cancelled by "+inv.CreditNote)
+				}
+				if inv.ReplacedBy != "" {
+					notes = append(notes, "replaced by "+inv.ReplacedBy)
+				}
+				note := strings.Join(notes, ", ")
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inv.Number, inv.Status, inv.CustomerID,
 					interval.MonthName(inv.Period, a.cfg.Location()), inv.Total, inv.Currency, inv.BalanceDue, note)
 			}
@@ -76,14 +88,23 @@ func (a *app) invoicesListCmd() *cobra.Command {
 }
 
 func (a *app) invoicesShowCmd() *cobra.Command {
-	var output string
+	var format, output string
 	cmd := &cobra.Command{
 		Use:   "show NUMBER",
-		Short: "Show one invoice with its lines",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show one invoice, or render it again as CSV, PDF or XLSX",
+		Long: `Shows a stored invoice as a table or JSON, or renders its document again with the render step's
+and the documents section's settings:
+
+  bilean invoices show INV-2026-000001 --format pdf -o INV-2026-000001.pdf
+
+The same invoice always renders to the same bytes (the documents' creation dates are the
+invoice's issue date). PDF and XLSX need -o FILE unless stdout is redirected; "-o -" forces
+stdout. For compatibility, -o table|json|csv without --format selects the format.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "table", "json", "csv"); err != nil {
-				return err
+			format, output = showTarget(format, output)
+			if err := checkOutput(format, "table", "json", "csv", "pdf", "xlsx"); err != nil {
+				return fmt.Errorf("--format %q: want one of table, json, csv, pdf, xlsx", format)
 			}
 			st, err := a.openStore(cmd.Context())
 			if err != nil {
@@ -94,18 +115,99 @@ func (a *app) invoicesShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeInvoice(cmd.OutOrStdout(), inv, output, a)
+			return a.writeDocument(cmd, inv, format, output)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or csv")
+	cmd.Flags().StringVar(&format, "format", "", "table, json, csv, pdf or xlsx (default table)")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to FILE instead of stdout (\"-\" is stdout)")
 	return cmd
+}
+
+// showTarget resolves the format and output file of `invoices show`: without --format, an -o
+// of table, json or csv is the format, as before --format existed.
+func showTarget(format, output string) (string, string) {
+	if format == "" {
+		switch output {
+		case "table", "json", "csv":
+			return output, ""
+		}
+		format = "table"
+	}
+	return format, output
+}
+
+// writeDocument writes inv in format to the file output ("" or "-" for stdout). A file is
+// written through a temporary name, so it is whole or absent.
+func (a *app) writeDocument(cmd *cobra.Command, inv *invoice.Invoice, format, output string) error {
+	write := func(w io.Writer) error {
+		switch format {
+		case "pdf", "xlsx":
+			return renderDocument(w, inv, format, a)
+		}
+		return writeInvoice(w, inv, format, a)
+	}
+	if output == "" || output == "-" {
+		if (format == "pdf" || format == "xlsx") && output == "" {
+			if f, ok := cmd.OutOrStdout().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				return fmt.Errorf("--format %s writes binary data: give -o FILE (or -o - to force stdout)", format)
+			}
+		}
+		return write(cmd.OutOrStdout())
+	}
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return err
+	}
+	dir := filepath.Dir(output)
+	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(output)+"-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", output, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("write %s: %w", output, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", output, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", output, err)
+	}
+	if err := os.Rename(tmp.Name(), output); err != nil {
+		return fmt.Errorf("write %s: %w", output, err)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d bytes)\n", output, buf.Len())
+	return nil
+}
+
+// renderDocument renders inv as PDF or XLSX with the render step of the scheduled chain and
+// the documents section.
+func renderDocument(w io.Writer, inv *invoice.Invoice, format string, a *app) error {
+	var c handlers.RenderConfig
+	for _, s := range a.cfg.Pipeline.Scheduled {
+		if s.Name == "render" && s.Node != nil {
+			if err := pipeline.DecodeNode(s.Node, &c); err != nil {
+				return err
+			}
+		}
+	}
+	reg, err := handlers.RenderersFor(c, a.cfg.Documents, a.cfg.Location())
+	if err != nil {
+		return err
+	}
+	r, err := reg.Lookup(format)
+	if err != nil {
+		return err
+	}
+	return r.Render(w, inv)
 }
 
 func (a *app) invoicesVoidCmd() *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
 		Use:   "void NUMBER",
-		Short: "Void an issued invoice; its ranges become billable again",
+		Short: "Void an issued invoice with a credit note; its ranges become billable again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if reason == "" {
@@ -116,15 +218,37 @@ func (a *app) invoicesVoidCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.VoidInvoice(cmd.Context(), args[0], reason); err != nil {
+			cns, ok := st.(store.CreditNotes)
+			if !ok {
+				if err := st.VoidInvoice(cmd.Context(), args[0], reason); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "voided %s (this store issues no credit notes)\n", args[0])
+				return nil
+			}
+			n, err := a.creditNoteNumbering(time.Now())
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "voided %s\n", args[0])
+			cn, err := cns.IssueCreditNote(cmd.Context(), args[0], reason, n)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "voided %s with credit note %s (%s %s)\n", args[0], cn.Number, cn.Total, cn.Currency)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why the invoice is voided (required)")
 	return cmd
+}
+
+// creditNoteNumbering is the credit-note series of the year of `at` in the billing timezone.
+func (a *app) creditNoteNumbering(at time.Time) (store.CreditNoteNumbering, error) {
+	nf, err := a.cfg.CreditNoteNumbering()
+	if err != nil {
+		return store.CreditNoteNumbering{}, fmt.Errorf("billing.credit_note_format: %w", err)
+	}
+	return store.CreditNoteNumbering{Series: nf.Series(at.In(a.cfg.Location()).Year()), Format: nf.Format}, nil
 }
 
 func (a *app) invoicesRegenerateCmd() *cobra.Command {
@@ -162,7 +286,29 @@ func (a *app) invoicesRegenerateCmd() *cobra.Command {
 				}
 				return fmt.Errorf("regenerate %s: %s (run %s)", old.Number, why, run.ID)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "voided %s, issued %s (total %s %s, was %s)\n", old.Number, item.Invoice.Number, item.Invoice.Total, item.Invoice.Currency, old.Total)
+			// The chain old → credit note → new: issue the credit note now unless finalizing did.
+			cnText := ""
+			if cns, ok := st.(store.CreditNotes); ok {
+				voided, err := st.GetInvoice(cmd.Context(), old.Number)
+				if err != nil {
+					return err
+				}
+				cnText = voided.CreditNote
+				if cnText == "" {
+					n, err := a.creditNoteNumbering(time.Now())
+					if err != nil {
+						return err
+					}
+					cn, err := cns.IssueCreditNote(cmd.Context(), old.Number, "regenerated as "+item.Invoice.Number, n)
+					if err != nil {
+						return fmt.Errorf("regenerated %s as %s, but its credit note failed (run bilean invoices void %s --reason … to issue it): %w",
+							old.Number, item.Invoice.Number, old.Number, err)
+					}
+					cnText = cn.Number
+				}
+				cnText = " with credit note " + cnText
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "voided %s%s, issued %s (total %s %s, was %s)\n", old.Number, cnText, item.Invoice.Number, item.Invoice.Total, item.Invoice.Currency, old.Total)
 			return nil
 		},
 	}

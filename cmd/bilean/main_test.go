@@ -68,7 +68,7 @@ func TestBadConfigurationIsAStartupErrorNamingTheLine(t *testing.T) {
 			return strings.Replace(s, "    - rule\n", "    - rule\n    - no_such_handler\n", 1)
 		}, "no_such_handler", `handler "no_such_handler" is not registered`},
 		{"misconfigured handler", func(s string) string {
-			return strings.Replace(s, "        formats: [csv]\n", "        formats: [csv]\n        colour: red\n", 1)
+			return strings.Replace(s, "        formats: [csv, pdf, xlsx]\n", "        formats: [csv, pdf, xlsx]\n        colour: red\n", 1)
 		}, "colour: red", "field colour not found"},
 		{"unknown top-level key", func(s string) string { return s + "\nbiling:\n  timezone: UTC\n" }, "biling:", "field biling not found"},
 		{"bad rounding mode", func(s string) string { return strings.Replace(s, "mode: half_up", "mode: banker", 1) }, "", `rounding.mode "banker"`},
@@ -167,7 +167,7 @@ func TestOperatorSession(t *testing.T) {
 		t.Fatalf("interim csv:\n%s", out)
 	}
 	out = run("invoices", "regenerate", "INV-2026-000001")
-	if !strings.Contains(out, "voided INV-2026-000001, issued INV-2026-000003") {
+	if !strings.Contains(out, "voided INV-2026-000001 with credit note CN-2026-000001, issued INV-2026-000003") {
 		t.Fatalf("regenerate: %s", out)
 	}
 	out = run("invoices", "list")

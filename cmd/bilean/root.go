@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -13,6 +14,7 @@ import (
 	_ "github.com/bilean/bilean/handlers" // registers the billing handlers
 	"github.com/bilean/bilean/pipeline"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/postgres"
 	"github.com/bilean/bilean/store/sqlite"
 	"github.com/spf13/cobra"
 )
@@ -39,7 +41,7 @@ func newRoot() *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configPath, "config", "", "configuration file (default etc/bilean.yaml when present, else the built-in one)")
-	pf.StringVar(&a.database, "database", "", "store URL, overriding the configuration (sqlite:PATH)")
+	pf.StringVar(&a.database, "database", "", "store URL, overriding the configuration (sqlite:PATH or postgres://…)")
 	pf.StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	root.AddCommand(a.runCmd(), a.interimCmd(), a.invoicesCmd(), a.importCmd(), a.demoCmd(), a.migrateCmd())
 	for _, newCmd := range commands {
@@ -99,17 +101,39 @@ func (a *app) openStore(ctx context.Context) (store.Store, error) {
 	return openStore(ctx, a.cfg.Database)
 }
 
+// openStore opens the backend database.url names: the embedded SQLite store for sqlite:PATH,
+// PostgreSQL for postgres://… (BILEAN_DATABASE_URL overrides the file). Both apply their pending
+// migrations on open.
 func openStore(ctx context.Context, db config.Database) (store.Store, error) {
-	path, ok := db.SQLitePath()
-	if !ok {
-		return nil, fmt.Errorf("database.url %q: only the embedded store (sqlite:PATH) is supported in this version", db.URL)
+	driver, err := db.Driver()
+	if err != nil {
+		return nil, fmt.Errorf("database.url: %w", err)
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("create store folder: %w", err)
+	switch driver {
+	case "postgres":
+		return postgres.Open(ctx, db.URL)
+	case "sqlite":
+		path, _ := db.SQLitePath()
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("create store folder: %w", err)
+			}
 		}
+		return sqlite.Open(ctx, path)
 	}
-	return sqlite.Open(ctx, path)
+	return nil, fmt.Errorf("database.url: unsupported driver %q", driver)
+}
+
+// displayURL is the database URL without its password, for messages.
+func displayURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }
 
 func (a *app) env(st store.Store) pipeline.Env {
@@ -119,7 +143,7 @@ func (a *app) env(st store.Store) pipeline.Env {
 func (a *app) migrateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
-		Short: "Create or upgrade the store's schema",
+		Short: "Create or upgrade the store's schema (SQLite file or PostgreSQL database)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := a.openStore(cmd.Context())
@@ -127,7 +151,7 @@ func (a *app) migrateCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			fmt.Fprintln(cmd.OutOrStdout(), "store is up to date:", a.cfg.Database.URL)
+			fmt.Fprintln(cmd.OutOrStdout(), "store is up to date:", displayURL(a.cfg.Database.URL))
 			return nil
 		},
 	}

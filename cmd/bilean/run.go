@@ -18,8 +18,11 @@ import (
 
 func (a *app) runCmd() *cobra.Command {
 	var (
-		period    string
-		customers []string
+		period     string
+		customers  []string
+		workers    int
+		staleAfter time.Duration
+		local      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -27,7 +30,15 @@ func (a *app) runCmd() *cobra.Command {
 		Long: `Invoices every customer for one calendar month in the billing timezone, stores the invoices
 with the ranges they bill, and renders them. Running the same period again bills nothing twice:
 customers already invoiced are reported and the command exits 0. Usage that arrived late for an
-earlier, invoiced period is billed once, as adjustment lines on this invoice.`,
+earlier, invoiced period is billed once, as adjustment lines on this invoice.
+
+A run of every customer is shared through the store: it is split into batches of
+pipeline.batch_size customers recorded in the database, and each of the --workers workers claims
+one batch at a time (SELECT … FOR UPDATE SKIP LOCKED on PostgreSQL), heartbeats it and marks it
+done. The same command started on other hosts against the same PostgreSQL database joins the same
+run (a run is identified by its mode and period) and claims batches too; a batch whose heartbeat
+is older than --stale-after (its worker died) is taken over. The command returns when every batch
+of the run is done. ` + "`bilean runs list|show`" + ` shows the progress.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			loc := a.cfg.Location()
@@ -46,7 +57,13 @@ earlier, invoiced period is billed once, as adjustment lines on this invoice.`,
 				return err
 			}
 			defer st.Close()
-			opts := pipeline.Options{Mode: pipeline.Scheduled, Period: p}
+			if workers > 0 {
+				if workers > 64 {
+					return fmt.Errorf("--workers %d: want 1 to 64", workers)
+				}
+				a.cfg.Pipeline.Workers = workers
+			}
+			opts := pipeline.Options{Mode: pipeline.Scheduled, Period: p, StaleAfter: staleAfter, Local: local}
 			if len(customers) > 0 {
 				opts.CustomerIDs = customers
 			}
@@ -68,6 +85,9 @@ earlier, invoiced period is billed once, as adjustment lines on this invoice.`,
 	}
 	cmd.Flags().StringVar(&period, "period", "", "month to invoice, YYYY-MM (default: last month)")
 	cmd.Flags().StringSliceVar(&customers, "customer", nil, "invoice only these customers (repeatable)")
+	cmd.Flags().IntVar(&workers, "workers", 0, "batches processed at once by this process (default pipeline.workers)")
+	cmd.Flags().DurationVar(&staleAfter, "stale-after", pipeline.DefaultStaleAfter, "take over a claimed batch whose heartbeat is older than this")
+	cmd.Flags().BoolVar(&local, "local", false, "do not share the run with other processes through the store")
 	return cmd
 }
 

@@ -22,12 +22,12 @@ func (s *Store) PutCustomers(ctx context.Context, cs []billing.Customer) error {
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, `
-INSERT INTO customers (id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO customers (id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     name = excluded.name, currency = excluded.currency, timezone = excluded.timezone,
     contacts = excluded.contacts, tax_rate = excluded.tax_rate, tax_exempt = excluded.tax_exempt,
-    status = excluded.status, policy = excluded.policy`)
+    status = excluded.status, policy = excluded.policy, region = excluded.region`)
 		if err != nil {
 			return fmt.Errorf("put customers: %w", err)
 		}
@@ -46,7 +46,7 @@ ON CONFLICT (id) DO UPDATE SET
 				status = billing.Active
 			}
 			if _, err := st.ExecContext(ctx, c.ID, c.Name, c.Currency, c.Timezone, string(cj),
-				dec(c.TaxRate), boolInt(c.TaxExempt), status, c.Policy); err != nil {
+				dec(c.TaxRate), boolInt(c.TaxExempt), status, c.Policy, c.Region); err != nil {
 				return fmt.Errorf("put customers: customers[%d] (id %q): %w", i, c.ID, err)
 			}
 		}
@@ -86,14 +86,14 @@ func (s *Store) GetCustomers(ctx context.Context, ids []string) ([]billing.Custo
 	}
 	byID := make(map[string]billing.Customer, len(ids))
 	rows, err := s.db.QueryContext(ctx, `
-SELECT id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy
+SELECT id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region
 FROM customers WHERE id IN (SELECT value FROM json_each(?))`, idsJSON(ids))
 	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var c billing.Customer
 		var contacts, taxRate string
 		var exempt int
 		err := rows.Scan(&c.ID, &c.Name, &c.Currency, &c.Timezone, &contacts, &taxRate, &exempt,
-			&c.Status, &c.Policy)
+			&c.Status, &c.Policy, &c.Region)
 		if err != nil {
 			return err
 		}
@@ -120,76 +120,6 @@ FROM customers WHERE id IN (SELECT value FROM json_each(?))`, idsJSON(ids))
 			seen[id] = true
 			out = append(out, c)
 		}
-	}
-	return out, nil
-}
-
-// ruleJSON is how a billing.RuleSpec is kept in policies.rules.
-type ruleJSON struct {
-	Type string `json:"type"`
-	Spec string `json:"spec"`
-}
-
-// PutPolicies inserts or replaces policies, all or nothing.
-func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
-	for i, p := range ps {
-		if p.Name == "" {
-			return fmt.Errorf("put policies: policies[%d]: name: required", i)
-		}
-	}
-	return s.write(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `
-INSERT INTO policies (name, currency, description, fee, rules) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (name) DO UPDATE SET
-    currency = excluded.currency, description = excluded.description, fee = excluded.fee,
-    rules = excluded.rules`)
-		if err != nil {
-			return fmt.Errorf("put policies: %w", err)
-		}
-		defer st.Close()
-		for i, p := range ps {
-			rules := make([]ruleJSON, len(p.Rules))
-			for j, r := range p.Rules {
-				rules[j] = ruleJSON{Type: r.Type, Spec: r.Spec}
-			}
-			rj, err := json.Marshal(rules)
-			if err != nil {
-				return fmt.Errorf("put policies: policies[%d] (%s): rules: %w", i, p.Name, err)
-			}
-			if _, err := st.ExecContext(ctx, p.Name, p.Currency, p.Description, dec(p.Fee), string(rj)); err != nil {
-				return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-			}
-		}
-		return nil
-	})
-}
-
-// Policies returns every policy, by name.
-func (s *Store) Policies(ctx context.Context) (map[string]billing.Policy, error) {
-	out := map[string]billing.Policy{}
-	rows, err := s.db.QueryContext(ctx, `SELECT name, currency, description, fee, rules FROM policies`)
-	err = eachRow(rows, err, func(rows *sql.Rows) error {
-		var p billing.Policy
-		var fee, rules string
-		err := rows.Scan(&p.Name, &p.Currency, &p.Description, &fee, &rules)
-		if err != nil {
-			return err
-		}
-		if p.Fee, err = parseDec(fee, "policy "+p.Name+" fee"); err != nil {
-			return err
-		}
-		var rs []ruleJSON
-		if err := json.Unmarshal([]byte(rules), &rs); err != nil {
-			return fmt.Errorf("policy %s: rules: %w", p.Name, err)
-		}
-		for _, r := range rs {
-			p.Rules = append(p.Rules, billing.RuleSpec{Type: r.Type, Spec: r.Spec})
-		}
-		out[p.Name] = p
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("policies: %w", err)
 	}
 	return out, nil
 }

@@ -107,6 +107,11 @@ RETURNING last`, series).Scan(&seq); err != nil {
 			if err := voidTx(ctx, tx, oldID, "regenerated as "+number, number); err != nil {
 				return fmt.Errorf("void replaced invoice %s: %w", req.Replaces, err)
 			}
+			if req.CreditNote.Format != nil {
+				if _, err := issueCreditNoteTx(ctx, tx, oldID, "regenerated as "+number, req.CreditNote, issued); err != nil {
+					return fmt.Errorf("credit note for replaced invoice %s: %w", req.Replaces, err)
+				}
+			}
 		}
 		var live string
 		err := tx.QueryRowContext(ctx, `
@@ -122,12 +127,14 @@ WHERE customer_id = ? AND period_start = ? AND kind = 'scheduled' AND status <> 
 
 		if err := tx.QueryRowContext(ctx, `
 INSERT INTO invoices (number, kind, status, customer_id, customer_name, currency, period_start, period_end,
-    issued_at, subtotal, tax_rate, tax, total, payments, previous_balance, balance_due, run_id, replaces)
-VALUES (?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    issued_at, subtotal, tax_rate, tax, total, payments, previous_balance, balance_due, run_id, replaces,
+    tax_exempt, tax_region, credit_applied, amount_due)
+VALUES (?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING id`,
 			number, string(kind), inv.CustomerID, inv.CustomerName, inv.Currency, sec(period.Start), sec(period.End),
 			sec(issued), dec(inv.Subtotal), dec(inv.TaxRate), dec(inv.Tax), dec(inv.Total), dec(inv.Payments),
-			dec(inv.PreviousBalance), dec(inv.BalanceDue), inv.RunID, req.Replaces).Scan(&id); err != nil {
+			dec(inv.PreviousBalance), dec(inv.BalanceDue), inv.RunID, req.Replaces,
+			boolInt(inv.TaxExempt), inv.TaxRegion, dec(inv.CreditApplied), dec(inv.AmountDue)).Scan(&id); err != nil {
 			if strings.Contains(err.Error(), "invoices.number") {
 				return fmt.Errorf("number %s is already used (series %s, sequence %d): %w", number, series, seq, err)
 			}
@@ -169,7 +176,7 @@ func insertLines(ctx context.Context, tx *sql.Tx, invoiceID int64, lines []invoi
 			return fmt.Errorf("lines[%d]: attributes: %w", n, err)
 		}
 		rows[n] = []any{n + 1, string(l.Section), l.ResourceID, l.ResourceType, l.Description, l.Policy, l.Region,
-			sec(l.Start), sec(l.End), l.Seconds, dec(l.Quantity), l.Unit, dec(l.UnitPrice), dec(l.Amount), attrs}
+			sec(l.Start), sec(l.End), l.Seconds, dec(l.Quantity), l.Unit, dec(l.UnitPrice), dec(l.Amount), attrs, l.Granularity}
 	}
 	payload, err := json.Marshal(rows)
 	if err != nil {
@@ -177,9 +184,9 @@ func insertLines(ctx context.Context, tx *sql.Tx, invoiceID int64, lines []invoi
 	}
 	if _, err := tx.ExecContext(ctx, `
 INSERT INTO invoice_lines (invoice_id, n, section, resource_id, resource_type, description, policy, region,
-    start_at, end_at, seconds, quantity, unit, unit_price, amount, attributes)
+    start_at, end_at, seconds, quantity, unit, unit_price, amount, attributes, granularity)
 SELECT ?1, v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, v ->> 6,
-    v ->> 7, v ->> 8, v ->> 9, v ->> 10, v ->> 11, v ->> 12, v ->> 13, v ->> 14
+    v ->> 7, v ->> 8, v ->> 9, v ->> 10, v ->> 11, v ->> 12, v ->> 13, v ->> 14, v ->> 15
 FROM (SELECT j.value AS v FROM json_each(?2) AS j ORDER BY j.key)`, invoiceID, string(payload)); err != nil {
 		return fmt.Errorf("lines: %w", err)
 	}
@@ -372,7 +379,7 @@ func (s *Store) VoidInvoice(ctx context.Context, number, reason string) error {
 
 const invoiceCols = `id, number, kind, status, customer_id, customer_name, currency, period_start, period_end,
     issued_at, subtotal, tax_rate, tax, total, payments, previous_balance, balance_due, run_id, replaces,
-    replaced_by, void_reason`
+    replaced_by, void_reason, credit_note, tax_exempt, tax_region, credit_applied, amount_due`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -380,17 +387,21 @@ func scanInvoice(sc scanner) (invoice.Invoice, error) {
 	var inv invoice.Invoice
 	var kind, status string
 	var pStart, pEnd, issued int64
-	var money [7]string
+	var money [9]string
+	var exempt int
 	if err := sc.Scan(&inv.ID, &inv.Number, &kind, &status, &inv.CustomerID, &inv.CustomerName, &inv.Currency,
 		&pStart, &pEnd, &issued, &money[0], &money[1], &money[2], &money[3], &money[4], &money[5], &money[6],
-		&inv.RunID, &inv.Replaces, &inv.ReplacedBy, &inv.VoidReason); err != nil {
+		&inv.RunID, &inv.Replaces, &inv.ReplacedBy, &inv.VoidReason, &inv.CreditNote, &exempt, &inv.TaxRegion,
+		&money[7], &money[8]); err != nil {
 		return inv, err
 	}
 	inv.Kind, inv.Status = invoice.Kind(kind), invoice.Status(status)
 	inv.Period = interval.Range{Start: fromSec(pStart), End: fromSec(pEnd)}
 	inv.IssuedAt = fromSec(issued)
-	dst := []*decimal.Decimal{&inv.Subtotal, &inv.TaxRate, &inv.Tax, &inv.Total, &inv.Payments, &inv.PreviousBalance, &inv.BalanceDue}
-	names := []string{"subtotal", "tax_rate", "tax", "total", "payments", "previous_balance", "balance_due"}
+	inv.TaxExempt = exempt != 0
+	dst := []*decimal.Decimal{&inv.Subtotal, &inv.TaxRate, &inv.Tax, &inv.Total, &inv.Payments, &inv.PreviousBalance, &inv.BalanceDue,
+		&inv.CreditApplied, &inv.AmountDue}
+	names := []string{"subtotal", "tax_rate", "tax", "total", "payments", "previous_balance", "balance_due", "credit_applied", "amount_due"}
 	for i, d := range dst {
 		var err error
 		if *d, err = parseDec(money[i], "invoice "+inv.Number+" "+names[i]); err != nil {
@@ -466,14 +477,14 @@ func readLines(ctx context.Context, tx *sql.Tx, id int64) ([]invoice.Line, error
 	var out []invoice.Line
 	rows, err := tx.QueryContext(ctx, `
 SELECT section, resource_id, resource_type, description, policy, region, start_at, end_at, seconds,
-       quantity, unit, unit_price, amount, attributes
+       quantity, unit, unit_price, amount, attributes, granularity
 FROM invoice_lines WHERE invoice_id = ? ORDER BY n`, id)
 	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var l invoice.Line
 		var section, qty, price, amount, attrs string
 		var start, end int64
 		err := rows.Scan(&section, &l.ResourceID, &l.ResourceType, &l.Description, &l.Policy, &l.Region,
-			&start, &end, &l.Seconds, &qty, &l.Unit, &price, &amount, &attrs)
+			&start, &end, &l.Seconds, &qty, &l.Unit, &price, &amount, &attrs, &l.Granularity)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/ceilometer/usage"
+	"github.com/bilean/bilean/config"
+	"github.com/bilean/bilean/interval"
+	"github.com/bilean/bilean/rating"
+	"github.com/bilean/bilean/store"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(func(a *app) *cobra.Command { return a.usageCmd() }) }
+
+func (a *app) usageCmd() *cobra.Command {
+	var period, source, output string
+	cmd := &cobra.Command{
+		Use:   "usage CUSTOMER",
+		Short: "Show what a run would bill a customer for a month, by resource and meter",
+		Long: `Shows the usage a run would bill one customer (a Keystone project id) for one month: the
+spans of each resource (trigger records, clipped to the month) and, from Gnocchi, the meter totals
+of each resource as gnocchi.meters defines them. Meters are priced when the customer's policy has a
+rule for them. Nothing is stored.
+
+  --source gnocchi  spans of every type in gnocchi.spans and the meters, read from Gnocchi
+                    (openstack section: clouds.yaml, OS_* or a standalone gnocchi_url)
+  --source store    the trigger records in the store (listener, imports), and the meters from
+                    Gnocchi when gnocchi.enabled is true`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			if source != "gnocchi" && source != "store" {
+				return fmt.Errorf("--source %q: want gnocchi or store", source)
+			}
+			loc := a.cfg.Location()
+			if period == "" {
+				period = time.Now().In(loc).Format("2006-01")
+			}
+			p, err := interval.Month(period, loc)
+			if err != nil {
+				return fmt.Errorf("--period: %w", err)
+			}
+			ctx := cmd.Context()
+			customer := args[0]
+			var (
+				recs   []billing.Record
+				meters []billing.MeterTotal
+			)
+			if source == "gnocchi" || a.cfg.Gnocchi.Enabled {
+				src, err := usage.Open(ctx, a.cfg)
+				if err != nil {
+					return err
+				}
+				o := usage.Options{Spans: a.cfg.Gnocchi.Spans, NoSpans: source != "gnocchi"}
+				u, err := src.Fetch(ctx, []string{customer}, p, o)
+				if err != nil {
+					return err
+				}
+				recs, meters = u.Records, u.Meters
+				a.log.Debug("gnocchi usage read", "requests", src.Client().Requests(), "openstack", a.cfg.OpenStack)
+			}
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if source == "store" {
+				us, err := st.Usage(ctx, []string{customer}, p.End)
+				if err != nil {
+					return fmt.Errorf("load usage of %s: %w", customer, err)
+				}
+				for _, ru := range us {
+					recs = append(recs, ru.Records...)
+				}
+			}
+			rep := usage.NewReport(customer, p, source, recs, meters)
+			if len(meters) > 0 {
+				if err := priceMeters(cmd, st, a.cfg, rep); err != nil {
+					return err
+				}
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			return rep.WriteTable(cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&period, "period", "", "month, e.g. 2026-10 (default: the current month)")
+	cmd.Flags().StringVar(&source, "source", "gnocchi", "where spans come from: gnocchi or store")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return cmd
+}
+
+// priceMeters prices the report's meter totals with the rules of the customer's policy at the
+// period start (subscription, else the customer's default, else billing.default_policy). A
+// customer the store does not know is shown unpriced.
+func priceMeters(cmd *cobra.Command, st store.Store, cfg *config.Config, rep *usage.Report) error {
+	ctx := cmd.Context()
+	cs, err := st.GetCustomers(ctx, []string{rep.Customer})
+	if err != nil {
+		return fmt.Errorf("load customer %s: %w", rep.Customer, err)
+	}
+	if len(cs) == 0 {
+		for _, m := range rep.MeterTotals() {
+			rep.Unpriced = append(rep.Unpriced, m.Meter)
+		}
+		return nil
+	}
+	c := cs[0]
+	subs, err := st.Subscriptions(ctx, []string{c.ID}, rep.Period)
+	if err != nil {
+		return fmt.Errorf("load subscriptions of %s: %w", c.ID, err)
+	}
+	name := c.Policy
+	for _, s := range subs {
+		if s.Range().Contains(rep.Period.Start) {
+			name = s.Policy
+		}
+	}
+	if name == "" {
+		name = cfg.Billing.DefaultPolicy
+	}
+	ps, err := st.Policies(ctx)
+	if err != nil {
+		return fmt.Errorf("load policies: %w", err)
+	}
+	list := make([]billing.Policy, 0, len(ps))
+	for _, p := range ps {
+		list = append(list, p)
+	}
+	cat, err := rating.CompileCatalog(list)
+	if err != nil {
+		return fmt.Errorf("compile policies: %w", err)
+	}
+	pol, ok := cat.Policies()[name]
+	if !ok {
+		for _, m := range rep.MeterTotals() {
+			rep.Unpriced = append(rep.Unpriced, m.Meter)
+		}
+		return nil
+	}
+	if v, _, ok := pol.At(rep.Period.Start); ok {
+		pol = v
+	}
+	rep.Policy, rep.Currency = name, c.Currency
+	for _, m := range rep.MeterTotals() {
+		rule, ok := pol.MeterRule(m.Meter)
+		if !ok {
+			rep.Unpriced = append(rep.Unpriced, m.Meter)
+			continue
+		}
+		ms, err := rule.Measure(nil, rating.Usage{Meter: m.Meter, Quantity: m.Quantity, Unit: m.Unit, Range: rep.Period})
+		if err != nil {
+			return fmt.Errorf("price meter %s: %w", m.Meter, err)
+		}
+		for _, me := range ms {
+			q, err := me.Quantity()
+			if err != nil {
+				return fmt.Errorf("price meter %s: %w", m.Meter, err)
+			}
+			chs, err := me.Pricing.Total(q, pol.Included(m.Meter), me.Unit, me.Label)
+			if err != nil {
+				return fmt.Errorf("price meter %s: %w", m.Meter, err)
+			}
+			for _, ch := range chs {
+				rep.Prices = append(rep.Prices, usage.PriceLine{Meter: m.Meter, Description: ch.Description,
+					Quantity: ch.Quantity, Unit: ch.Unit, UnitPrice: ch.UnitPrice, Amount: ch.Amount})
+			}
+		}
+	}
+	return nil
+}

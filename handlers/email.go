@@ -1,0 +1,570 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bilean/bilean/config"
+	"github.com/bilean/bilean/invoice"
+	"github.com/bilean/bilean/invoice/render"
+	"github.com/bilean/bilean/pipeline"
+	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/templates"
+	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
+	"gopkg.in/yaml.v3"
+)
+
+// EmailConfig is the email handler's own configuration. The SMTP server, the sender and the
+// accountants' BCC are the `mail` section of bilean.yaml (config.Mail).
+type EmailConfig struct {
+	// Attach lists the document formats attached to each email, in order. Defaults to the
+	// formats of the chain's render step (csv when there is none).
+	Attach []string `yaml:"attach"`
+}
+
+// Email delivers each issued invoice by email, once and only once, through the store's outbox.
+//
+// # Once and only once
+//
+// Every invoice the run finalizes (and every invoice of the period an earlier run finalized but
+// never queued) gets one outbox entry, keyed by its number, created idempotently. An entry is sent
+// in three steps: the claim (pending → sending, with the Message-ID, committed), the SMTP
+// exchange, and the outcome (sent; pending again after a transient failure — a 4xx reply, a
+// refused or broken connection — with exponential backoff; failed after a 5xx reply, an invalid
+// address, no billing contact or too many attempts). A repeated run finds the entry sent and
+// sends nothing.
+//
+// If the process dies between the server's acceptance and the recording of the outcome, the entry
+// stays "sending". The next run (once mail.reconcile_after has passed) does not send it again: it
+// cannot know whether the server accepted the message, and a second invoice in a customer's
+// mailbox is worse than a late one. It marks the entry "unknown" and logs its Message-ID; an
+// operator looks for that Message-ID in the mail server's log and, only if it is not there, runs
+// `bilean outbox retry --force ID`, which resends with the same Message-ID. The same holds when
+// the connection breaks after the message's final dot and before the server's reply.
+//
+// # Attachments
+//
+// An invoice finalized in this run is sent with the documents the render step wrote for it
+// (Item.Files) as they are on disk. An entry sent later — retried, or left pending by an earlier
+// run — is sent with its documents rendered again from the stored invoice through the render
+// step's registry, which renders the same invoice to the same bytes.
+//
+// Interim invoices are never emailed: config refuses the step in the interim chain, and the
+// handler refuses an interim run. A voided invoice's pending or failed entry is cancelled.
+type Email struct {
+	outbox    store.Outbox
+	invoices  store.Invoices
+	mail      config.Mail
+	client    *gomail.Client
+	loc       *time.Location
+	renderers []render.Renderer
+	filename  string
+	log       *slog.Logger
+	now       func() time.Time
+	domain    string
+
+	mu    sync.Mutex
+	tried map[int64]int // attempts made by this run, per entry
+	// runCtx is the run's context, kept by Start so that Finish (called without cancellation) can
+	// stop waiting for a backoff when the run is interrupted.
+	runCtx context.Context
+}
+
+var (
+	_ pipeline.Handler  = (*Email)(nil)
+	_ pipeline.Starter  = (*Email)(nil)
+	_ pipeline.Finisher = (*Email)(nil)
+)
+
+func init() {
+	pipeline.Register("email", func(env pipeline.Env, node *yaml.Node) (pipeline.Handler, error) {
+		var c EmailConfig
+		if err := pipeline.DecodeNode(node, &c); err != nil {
+			return nil, err
+		}
+		return NewEmail(env, c)
+	})
+}
+
+// NewEmail builds the email handler from the mail section of env.Config and c. `bilean outbox
+// retry` uses it outside a run.
+func NewEmail(env pipeline.Env, c EmailConfig) (*Email, error) {
+	cfg := env.Config
+	if cfg == nil || !cfg.Mail.Enabled() {
+		return nil, errors.New("mail.host is not set: the email handler needs an SMTP server (see the mail section of bilean.yaml)")
+	}
+	ob, ok := env.Store.(store.Outbox)
+	if !ok {
+		return nil, fmt.Errorf("the store (%T) has no outbox: it cannot record deliveries", env.Store)
+	}
+	rc, err := renderStepConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The same registry as the render step's, so that a document rendered again for a later
+	// send is byte for byte the one the render step wrote.
+	reg, err := RenderersFor(rc, cfg.Documents, cfg.Location())
+	if err != nil {
+		return nil, fmt.Errorf("render step: %w", err)
+	}
+	formats := c.Attach
+	if formats == nil {
+		formats = rc.Formats
+	}
+	h := &Email{outbox: ob, invoices: env.Store, mail: cfg.Mail, loc: cfg.Location(), filename: rc.Filename,
+		log: env.Log, now: time.Now, tried: map[int64]int{}, runCtx: context.Background()}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	for i, f := range formats {
+		r, err := reg.Lookup(f)
+		if err != nil {
+			return nil, fmt.Errorf("attach[%d]: %w", i, err)
+		}
+		h.renderers = append(h.renderers, r)
+	}
+	from, err := mail.ParseAddress(cfg.Mail.From)
+	if err != nil {
+		return nil, fmt.Errorf("mail.from %q: %w", cfg.Mail.From, err)
+	}
+	_, h.domain, _ = strings.Cut(from.Address, "@")
+	if h.client, err = newMailClient(cfg.Mail); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// renderStepConfig returns the configuration of the scheduled chain's render step, with its
+// defaults, or the defaults when the chain has none.
+func renderStepConfig(cfg *config.Config) (RenderConfig, error) {
+	var rc RenderConfig
+	for _, s := range cfg.Pipeline.Scheduled {
+		if s.Name == "render" {
+			if err := pipeline.DecodeNode(s.Node, &rc); err != nil {
+				return rc, fmt.Errorf("render step: %w", err)
+			}
+			break
+		}
+	}
+	if len(rc.Formats) == 0 {
+		rc.Formats = []string{"csv"}
+	}
+	return rc, nil
+}
+
+// newMailClient builds the go-mail client for the mail section. The password is handed to the
+// client only; go-mail does not log authentication data unless told to.
+func newMailClient(m config.Mail) (*gomail.Client, error) {
+	opts := []gomail.Option{gomail.WithPort(m.Port), gomail.WithTimeout(m.Timeout)}
+	switch m.TLS {
+	case config.MailTLSNone:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+	case config.MailTLSImplicit:
+		opts = append(opts, gomail.WithSSL())
+	default:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	}
+	if m.Username != "" {
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+			gomail.WithUsername(m.Username), gomail.WithPassword(m.Password.Reveal()))
+	}
+	c, err := gomail.NewClient(m.Host, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("mail client for %s:%d: %w", m.Host, m.Port, err)
+	}
+	return c, nil
+}
+
+// Start refuses an interim run and reconciles deliveries an earlier run left in sending.
+func (h *Email) Start(ctx context.Context, r *pipeline.Run) error {
+	if r.Mode == pipeline.Interim {
+		return errors.New("email cannot run in an interim run: interim invoices are never emailed")
+	}
+	h.mu.Lock()
+	h.tried, h.runCtx = map[int64]int{}, ctx
+	h.mu.Unlock()
+	_, err := h.Reconcile(ctx)
+	return err
+}
+
+// Reconcile marks unknown the deliveries that have been sending for longer than
+// mail.reconcile_after (their sender died) and logs each with its Message-ID.
+func (h *Email) Reconcile(ctx context.Context) ([]store.Delivery, error) {
+	ds, err := h.outbox.ReconcileDeliveries(ctx, h.now().Add(-h.mail.ReconcileAfter),
+		"interrupted while sending: the server may have accepted it; check the Message-ID in the mail server's log, then `bilean outbox retry --force ID` if it is not there")
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		h.log.Warn("email delivery uncertain: not resent", "outbox", d.ID, "invoice", d.Invoice, "message_id", d.MessageID,
+			"hint", fmt.Sprintf("check the mail server's log for <%s>; if absent: bilean outbox retry --force %d", d.MessageID, d.ID))
+	}
+	return ds, nil
+}
+
+// Handle queues the batch's new invoices (and invoices of the period that have no entry yet) and
+// sends them.
+func (h *Email) Handle(ctx context.Context, b *pipeline.Batch) error {
+	if b.Run.Mode == pipeline.Interim {
+		return errors.New("email cannot run in an interim run: interim invoices are never emailed")
+	}
+	now := h.now()
+	var ds []store.Delivery
+	files := map[string][]string{}
+	fresh := map[string]*invoice.Invoice{}
+	for _, it := range b.Items {
+		number := ""
+		switch {
+		case it.Active() && it.Invoice != nil && it.Invoice.Number != "":
+			number = it.Invoice.Number
+			fresh[number] = it.Invoice
+		case it.Invoiced != "" && it.Err == nil:
+			number = it.Invoiced // finalized by an earlier run, perhaps never queued
+		default:
+			continue
+		}
+		files[number] = it.Files
+		ds = append(ds, store.Delivery{Invoice: number, CustomerID: it.CustomerID, To: it.Customer.Contacts, Bcc: h.mail.Bcc, CreatedAt: now})
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	queued, err := h.outbox.EnqueueDeliveries(ctx, ds)
+	if err != nil {
+		return err
+	}
+	s := &session{h: h}
+	defer s.close()
+	for _, d := range queued {
+		if d.State != store.DeliveryPending || d.NextAttempt.After(now) {
+			continue // sent, failed, waiting for its backoff (Finish) …
+		}
+		if err := h.deliver(ctx, s, d, fresh[d.Invoice], files[d.Invoice]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Finish sends every pending entry — those this run's batches could not send, those earlier runs
+// left — retrying transient failures with backoff, up to mail.retry.attempts_per_run tries each.
+func (h *Email) Finish(ctx context.Context, r *pipeline.Run) error {
+	if r.Mode == pipeline.Interim {
+		return nil
+	}
+	return h.Flush(ctx)
+}
+
+// Flush sends the pending entries, waiting for their backoff, until each is sent, given up on
+// for this run, or the run is interrupted.
+func (h *Email) Flush(ctx context.Context) error {
+	s := &session{h: h}
+	defer s.close()
+	for {
+		pending, err := h.outbox.Deliveries(ctx, store.DeliveryFilter{States: []store.DeliveryState{store.DeliveryPending}})
+		if err != nil {
+			return err
+		}
+		now := h.now()
+		var wait time.Time
+		for _, d := range pending {
+			if h.triedThisRun(d.ID) >= h.mail.Retry.AttemptsPerRun {
+				continue
+			}
+			if d.NextAttempt.After(now) {
+				if wait.IsZero() || d.NextAttempt.Before(wait) {
+					wait = d.NextAttempt
+				}
+				continue
+			}
+			if err := h.deliver(ctx, s, d, nil, nil); err != nil {
+				return err
+			}
+			wait = now // look again at once: what was just tried may be due again
+		}
+		if wait.IsZero() {
+			return nil
+		}
+		if d := wait.Sub(h.now()); d > 0 {
+			s.close() // do not hold a connection while waiting
+			h.mu.Lock()
+			runCtx := h.runCtx
+			h.mu.Unlock()
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-runCtx.Done():
+				t.Stop()
+				return nil // interrupted: what is pending stays pending for the next run
+			}
+		}
+	}
+}
+
+func (h *Email) triedThisRun(id int64) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.tried[id]
+}
+
+// deliver sends one pending entry. inv and files are the invoice and its documents when this
+// run made them; otherwise the invoice is loaded and its documents rendered again. It returns an
+// error only when the store fails.
+func (h *Email) deliver(ctx context.Context, s *session, d store.Delivery, inv *invoice.Invoice, files []string) error {
+	if inv == nil {
+		var err error
+		if inv, err = h.invoices.GetInvoice(ctx, d.Invoice); err != nil {
+			return fmt.Errorf("email %s: %w", d.Invoice, err)
+		}
+		files = nil // documents on disk may be older than the invoice: render again
+	}
+	if inv.Status == invoice.Void || inv.Kind == invoice.Interim {
+		err := h.outbox.CancelDelivery(ctx, d.ID, "invoice "+string(inv.Status)+", not sent", h.now())
+		if errors.Is(err, store.ErrDeliveryState) {
+			return nil // already cancelled, or claimed by another sender
+		}
+		return err
+	}
+	msgID, err := newMessageID(d.Invoice, h.domain)
+	if err != nil {
+		return err
+	}
+	claimed, ok, err := h.outbox.ClaimDelivery(ctx, d.ID, msgID, h.now())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return nil // another worker or process has it
+	}
+	h.mu.Lock()
+	h.tried[d.ID]++
+	h.mu.Unlock()
+	log := h.log.With("outbox", d.ID, "invoice", d.Invoice, "message_id", claimed.MessageID, "attempt", claimed.Attempts)
+	var sendErr error
+	msg, buildErr := h.message(claimed, inv, files)
+	if buildErr == nil {
+		sendErr = s.send(ctx, msg)
+	}
+	o := h.outcome(claimed, msg, buildErr, sendErr)
+	if err := h.outbox.CompleteDelivery(ctx, d.ID, o); err != nil {
+		// The entry stays "sending": the next run reconciles it to unknown, never resends it.
+		return fmt.Errorf("email %s: record the outcome (%s): %w", d.Invoice, o.State, err)
+	}
+	switch o.State {
+	case store.DeliverySent:
+		log.Info("invoice emailed", "to", len(claimed.To), "bcc", len(claimed.Bcc))
+	case store.DeliveryPending:
+		log.Warn("invoice email deferred", "error", o.Error, "next_attempt", o.NextAttempt)
+	default:
+		log.Error("invoice email "+string(o.State), "error", o.Error)
+	}
+	return nil
+}
+
+// outcome classifies the result of one attempt.
+func (h *Email) outcome(d store.Delivery, msg *gomail.Msg, buildErr, sendErr error) store.DeliveryOutcome {
+	now := h.now()
+	o := store.DeliveryOutcome{At: now}
+	switch {
+	case buildErr != nil:
+		o.State, o.Error = store.DeliveryFailed, buildErr.Error()
+		return o
+	case sendErr == nil || (msg != nil && msg.IsDelivered()):
+		// go-mail marks the message delivered once the server accepted it; an error after
+		// that (the RSET that follows) changes nothing.
+		o.State = store.DeliverySent
+		return o
+	}
+	o.Error = sendErr.Error()
+	var se *gomail.SendError
+	isSend := errors.As(sendErr, &se)
+	switch {
+	case isSend && se.ErrorCode() >= 500:
+		o.State = store.DeliveryFailed
+		return o
+	case isSend && se.ErrorCode() == 0 && se.Reason == gomail.ErrSMTPDataClose:
+		// The message's final dot may have reached the server, and no reply came back.
+		o.State = store.DeliveryUnknown
+		o.Error = "connection lost before the server's reply to the message: it may have been accepted; check the Message-ID in the mail server's log (" + o.Error + ")"
+		return o
+	}
+	// 4xx replies, refused or broken connections, timeouts: try again later.
+	if d.Attempts >= h.mail.MaxAttempts {
+		o.State = store.DeliveryFailed
+		o.Error = fmt.Sprintf("gave up after %d attempts: %s", d.Attempts, o.Error)
+		return o
+	}
+	o.State, o.NextAttempt = store.DeliveryPending, now.Add(h.mail.Retry.Delay(d.Attempts))
+	return o
+}
+
+// message builds the email of a claimed entry. Every error is permanent for this entry until an
+// operator changes something (an address, a contact, a template).
+func (h *Email) message(d store.Delivery, inv *invoice.Invoice, files []string) (*gomail.Msg, error) {
+	if len(d.To) == 0 {
+		return nil, fmt.Errorf("customer %s has no billing contact: add one, then `bilean outbox retry %d`", d.CustomerID, d.ID)
+	}
+	atts, err := h.attachments(inv, files)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(atts))
+	for i, a := range atts {
+		names[i] = a.name
+	}
+	content, err := templates.RenderEmail(templates.Email{Invoice: inv, Sender: h.mail.SenderName(), ReplyTo: h.mail.ReplyTo,
+		Attachments: names, Location: h.loc})
+	if err != nil {
+		return nil, err
+	}
+	m := gomail.NewMsg()
+	m.SetMessageIDWithValue(d.MessageID)
+	m.SetDateWithValue(h.now())
+	m.SetGenHeader(gomail.Header("X-Bilean-Invoice"), inv.Number)
+	m.SetGenHeader(gomail.Header("Auto-Submitted"), "auto-generated")
+	if err := m.From(h.mail.From); err != nil {
+		return nil, fmt.Errorf("mail.from %q: %w", h.mail.From, err)
+	}
+	if err := m.To(d.To...); err != nil {
+		return nil, fmt.Errorf("customer %s contacts %q: %w", d.CustomerID, d.To, err)
+	}
+	if len(d.Bcc) > 0 {
+		// Bcc is in the envelope only: go-mail never writes a Bcc header.
+		if err := m.Bcc(d.Bcc...); err != nil {
+			return nil, fmt.Errorf("mail.bcc %q: %w", d.Bcc, err)
+		}
+	}
+	if h.mail.ReplyTo != "" {
+		if err := m.ReplyTo(h.mail.ReplyTo); err != nil {
+			return nil, fmt.Errorf("mail.reply_to %q: %w", h.mail.ReplyTo, err)
+		}
+	}
+	m.Subject(content.Subject)
+	m.SetBodyString(gomail.TypeTextPlain, content.Text)
+	m.AddAlternativeString(gomail.TypeTextHTML, content.HTML)
+	for _, a := range atts {
+		if err := m.AttachReader(a.name, bytes.NewReader(a.data), gomail.WithFileContentType(contentType(a.name))); err != nil {
+			return nil, fmt.Errorf("attach %s: %w", a.name, err)
+		}
+	}
+	return m, nil
+}
+
+type attachment struct {
+	name string
+	data []byte
+}
+
+// attachments returns the documents of the attached formats: the file this run's render step
+// wrote when there is one, else the document rendered again from the stored invoice.
+func (h *Email) attachments(inv *invoice.Invoice, files []string) ([]attachment, error) {
+	out := make([]attachment, 0, len(h.renderers))
+	for _, r := range h.renderers {
+		ext := "." + r.Extension()
+		if path := fileWithExt(files, ext); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("attach %s: %w", path, err)
+			}
+			out = append(out, attachment{filepath.Base(path), b})
+			continue
+		}
+		name, err := render.FileName(h.filename, inv, r.Extension(), h.loc)
+		if err != nil {
+			return nil, fmt.Errorf("attach %s: %w", r.Format(), err)
+		}
+		var buf bytes.Buffer
+		if err := r.Render(&buf, inv); err != nil {
+			return nil, fmt.Errorf("attach %s: render %s: %w", name, r.Format(), err)
+		}
+		out = append(out, attachment{name, buf.Bytes()})
+	}
+	return out, nil
+}
+
+func fileWithExt(files []string, ext string) string {
+	for _, f := range files {
+		if strings.EqualFold(filepath.Ext(f), ext) {
+			return f
+		}
+	}
+	return ""
+}
+
+// contentType names the media type of an attached document.
+func contentType(name string) gomail.ContentType {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".csv":
+		return "text/csv"
+	case ".pdf":
+		return "application/pdf"
+	case ".xlsx":
+		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	default:
+		return gomail.TypeAppOctetStream
+	}
+}
+
+// newMessageID returns a unique Message-ID (without angle brackets) that names the invoice, so
+// that a mail server's log can be searched by either.
+func newMessageID(number, domain string) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("message id: %w", err)
+	}
+	local := strings.Map(func(r rune) rune {
+		if r < 0x80 && (r == '-' || r == '_' || r == '.' || (r >= '0' && r <= '9') || (r|0x20 >= 'a' && r|0x20 <= 'z')) {
+			return r
+		}
+		return '_'
+	}, number)
+	local = strings.Trim(local, ".")
+	for strings.Contains(local, "..") {
+		local = strings.ReplaceAll(local, "..", ".")
+	}
+	if domain == "" {
+		domain = "bilean.invalid"
+	}
+	return "bilean." + local + "." + hex.EncodeToString(b[:]) + "@" + domain, nil
+}
+
+// session is one SMTP connection, reused for the messages of a batch and redialled after an
+// error.
+type session struct {
+	h    *Email
+	conn *smtp.Client
+}
+
+func (s *session) send(ctx context.Context, m *gomail.Msg) error {
+	if s.conn == nil {
+		c, err := s.h.client.DialToSMTPClientWithContext(ctx)
+		if err != nil {
+			return fmt.Errorf("connect to %s: %w", s.h.client.ServerAddr(), err)
+		}
+		s.conn = c
+	}
+	if err := s.h.client.SendWithSMTPClient(s.conn, m); err != nil {
+		s.close() // the connection may be in any state: start afresh
+		return err
+	}
+	return nil
+}
+
+func (s *session) close() {
+	if s.conn != nil {
+		_ = s.h.client.CloseWithSMTPClient(s.conn)
+		s.conn = nil
+	}
+}

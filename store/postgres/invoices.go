@@ -1,0 +1,688 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/govalues/decimal"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/interval"
+	"github.com/bilean/bilean/invoice"
+	"github.com/bilean/bilean/store"
+)
+
+// errOverlap marks a finalize refused by the exclusion constraint; Finalize turns it into
+// *store.OverlapError once the transaction is rolled back.
+type errOverlap struct {
+	customer string
+	ranges   []invoice.BilledRange // merged, with resource keys
+	err      error
+}
+
+func (e *errOverlap) Error() string { return e.err.Error() }
+
+// Finalize stores the invoice with status issued, its lines and merged billed ranges, gives it the
+// next number of its series, settles the records still at the billed version and voids the
+// replaced invoice, in one transaction. On success it sets the invoice's ID, Number, Status,
+// Kind, IssuedAt, Replaces and Ranges (merged, with resource keys).
+//
+// The statements run in an order that keeps the series counter locked briefly: the replaced
+// invoice is voided, the lines, ranges and settling are written under an invoice id drawn from
+// the sequence, and only then is the counter bumped and the invoice row inserted; the commit
+// follows. It returns *store.OverlapError when the exclusion constraint refuses a range (naming
+// the invoice that holds it), *store.AlreadyInvoicedError when a live scheduled invoice exists for
+// the customer and period (also when another run commits one first: the partial unique index
+// decides), and an error wrapping store.ErrNotFound when Replaces names no invoice. A refused
+// finalize leaves nothing behind, not even a used number.
+func (s *Store) Finalize(ctx context.Context, req store.FinalizeRequest) error {
+	inv := req.Invoice
+	if inv == nil {
+		return errors.New("finalize: request has no invoice")
+	}
+	if inv.CustomerID == "" {
+		return errors.New("finalize: invoice: customer: required")
+	}
+	kind := inv.Kind
+	if kind == "" {
+		kind = invoice.Scheduled
+	}
+	if kind != invoice.Scheduled {
+		return fmt.Errorf("finalize: invoice for %s: kind %q: only scheduled invoices are stored", inv.CustomerID, kind)
+	}
+	series, format := req.Series, req.NumberFormat
+	if series == "" || format == nil {
+		return fmt.Errorf("finalize: invoice for %s: numbering: Series and NumberFormat are required (numbering.format provides both)", inv.CustomerID)
+	}
+	issued := inv.IssuedAt
+	if issued.IsZero() {
+		issued = s.now()
+	}
+	issued = interval.Norm(issued)
+	period := interval.Range{Start: interval.Norm(inv.Period.Start), End: interval.Norm(inv.Period.End)}
+	for i, br := range inv.Ranges {
+		if _, ok := kindCode(br.Kind); !ok {
+			return fmt.Errorf("finalize: invoice for %s: ranges[%d] (resource %s): kind %q: want charge or credit",
+				inv.CustomerID, i, br.ResourceID, br.Kind)
+		}
+		if br.ResourceID == "" && br.ResourceKey == 0 {
+			return fmt.Errorf("finalize: invoice for %s: ranges[%d]: resource id: required", inv.CustomerID, i)
+		}
+	}
+
+	var (
+		id     int64
+		number string
+		stored []invoice.BilledRange
+	)
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		var oldID int64
+		if req.Replaces != "" {
+			var cust, status string
+			err := tx.QueryRow(ctx, `SELECT id, customer_id, status FROM invoices WHERE number = $1 FOR UPDATE`, req.Replaces).
+				Scan(&oldID, &cust, &status)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("replaced invoice %s: %w", req.Replaces, store.ErrNotFound)
+			case err != nil:
+				return err
+			case cust != inv.CustomerID:
+				return fmt.Errorf("replaced invoice %s belongs to customer %s, not %s", req.Replaces, cust, inv.CustomerID)
+			case status != string(invoice.Issued):
+				return fmt.Errorf("replaced invoice %s is %s: only an issued invoice can be replaced", req.Replaces, status)
+			}
+			// The reason and replaced_by name the new number, known at the end.
+			if err := voidTx(ctx, tx, oldID, "", ""); err != nil {
+				return fmt.Errorf("void replaced invoice %s: %w", req.Replaces, err)
+			}
+		}
+		merged, err := nameAndMerge(ctx, tx, inv.CustomerID, inv.Ranges)
+		if err != nil {
+			return err
+		}
+		// Round trip 1: the early answer to "already invoiced?" (the unique index below is what
+		// decides under concurrency), the invoice id and the ranges' resources.
+		var (
+			live string
+			res  map[string]resourceRow
+			b1   pgx.Batch
+		)
+		b1.Queue(liveSQL, inv.CustomerID, period.Start).QueryRow(func(row pgx.Row) error {
+			if err := row.Scan(&live); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			return nil
+		})
+		b1.Queue(`SELECT nextval(pg_get_serial_sequence('invoices', 'id'))`).QueryRow(func(row pgx.Row) error { return row.Scan(&id) })
+		ids, types := rangeResources(merged)
+		if len(ids) > 0 {
+			b1.Queue(resourcesSQL, inv.CustomerID, ids, types).Query(func(rows pgx.Rows) error {
+				res, err = collectResources(rows)
+				return err
+			})
+		}
+		if err := tx.SendBatch(ctx, &b1).Close(); err != nil {
+			return err
+		}
+		if live != "" {
+			return &store.AlreadyInvoicedError{CustomerID: inv.CustomerID, Invoice: live}
+		}
+		if len(res) < len(ids) {
+			// A resource created by a concurrent transaction that committed meanwhile.
+			rows, _ := tx.Query(ctx, resourcesSQL, inv.CustomerID, ids, types)
+			if res, err = collectResources(rows); err != nil {
+				return fmt.Errorf("resources: %w", err)
+			}
+		}
+		// Round trip 2: lines, ranges, settling, and last the series counter, which stays
+		// locked from here to the commit.
+		var b2 pgx.Batch
+		if err := queueLines(&b2, id, inv.Lines); err != nil {
+			return err
+		}
+		if err := queueRanges(&b2, id, merged, res); err != nil {
+			return err
+		}
+		queueSettle(&b2, inv.CustomerID, req.Settle)
+		var seq int64
+		b2.Queue(`
+INSERT INTO invoice_series AS s (series, last) VALUES ($1, 1)
+ON CONFLICT (series) DO UPDATE SET last = s.last + 1
+RETURNING last`, series).QueryRow(func(row pgx.Row) error { return row.Scan(&seq) })
+		if err := tx.SendBatch(ctx, &b2).Close(); err != nil {
+			if pgCode(err) == "23P01" { // exclusion_violation: a range is already billed
+				return &errOverlap{customer: inv.CustomerID, ranges: merged, err: err}
+			}
+			return err
+		}
+		// Round trip 3: the invoice with its number.
+		number = format(series, seq)
+		if number == "" {
+			return fmt.Errorf("number series %s: NumberFormat returned an empty number for %d", series, seq)
+		}
+		var got int64
+		err = tx.QueryRow(ctx, `
+INSERT INTO invoices (id, number, kind, status, customer_id, customer_name, currency, period_start, period_end,
+    issued_at, subtotal, tax_rate, tax, total, payments, previous_balance, balance_due, run_id, replaces,
+    tax_exempt, tax_region, credit_applied, amount_due)
+VALUES ($1, $2, $3, 'issued', $4, $5, $6, $7, $8, $9, $10::numeric, $11::numeric, $12::numeric, $13::numeric,
+    $14::numeric, $15::numeric, $16::numeric, $17, $18, $19, $20, $21::numeric, $22::numeric)
+ON CONFLICT (customer_id, period_start) WHERE status <> 'void' AND kind = 'scheduled' DO NOTHING
+RETURNING id`,
+			id, number, string(kind), inv.CustomerID, inv.CustomerName, inv.Currency, period.Start, period.End,
+			issued, inv.Subtotal.String(), inv.TaxRate.String(), inv.Tax.String(), inv.Total.String(), inv.Payments.String(),
+			inv.PreviousBalance.String(), inv.BalanceDue.String(), inv.RunID, req.Replaces,
+			inv.TaxExempt, inv.TaxRegion, inv.CreditApplied.String(), inv.AmountDue.String()).Scan(&got)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			// Another run committed an invoice for this customer and period meanwhile.
+			live, err := liveInvoice(ctx, tx, inv.CustomerID, period.Start)
+			if err != nil {
+				return err
+			}
+			return &store.AlreadyInvoicedError{CustomerID: inv.CustomerID, Invoice: live}
+		case pgConstraint(err) == "invoices_number_key":
+			return fmt.Errorf("number %s is already used (series %s, sequence %d): %w", number, series, seq, err)
+		case err != nil:
+			return err
+		}
+		if oldID != 0 {
+			reason := "regenerated as " + number
+			if _, err := tx.Exec(ctx, `UPDATE invoices SET void_reason = $2, replaced_by = $3 WHERE id = $1`,
+				oldID, reason, number); err != nil {
+				return fmt.Errorf("void replaced invoice %s: %w", req.Replaces, err)
+			}
+			// The credit note that cancels the replaced invoice, from its own series, last: its
+			// counter is locked only for the commit.
+			if req.CreditNote.Format != nil {
+				if _, err := issueCreditNoteTx(ctx, tx, oldID, reason, req.CreditNote, issued); err != nil {
+					return fmt.Errorf("credit note for replaced invoice %s: %w", req.Replaces, err)
+				}
+			}
+		}
+		stored = merged
+		return nil
+	})
+	if err != nil {
+		var ov *errOverlap
+		if errors.As(err, &ov) {
+			return s.overlapError(ctx, ov)
+		}
+		var ae *store.AlreadyInvoicedError
+		if errors.As(err, &ae) {
+			return err
+		}
+		return fmt.Errorf("finalize: invoice for %s: %w", inv.CustomerID, err)
+	}
+	inv.ID, inv.Number, inv.Status, inv.Kind, inv.IssuedAt = id, number, invoice.Issued, kind, issued
+	inv.Replaces = req.Replaces
+	inv.Ranges = stored
+	return nil
+}
+
+// liveSQL finds the number of a customer's live scheduled invoice for the period starting at $2.
+const liveSQL = `
+SELECT number FROM invoices
+WHERE customer_id = $1 AND period_start = $2 AND kind = 'scheduled' AND status <> 'void'`
+
+// liveInvoice returns the number of the customer's live scheduled invoice for the period
+// starting at start, "" when there is none.
+func liveInvoice(ctx context.Context, tx pgx.Tx, customer string, start time.Time) (string, error) {
+	var live string
+	err := tx.QueryRow(ctx, liveSQL, customer, start).Scan(&live)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return live, err
+}
+
+// overlapError names the invoice holding a range that the exclusion constraint refused. It
+// reads after the refused transaction rolled back, so it sees the range of a run that committed
+// concurrently too.
+func (s *Store) overlapError(ctx context.Context, ov *errOverlap) error {
+	n := len(ov.ranges)
+	keys, kinds := make([]int64, n), make([]int16, n)
+	starts, ends := make([]time.Time, n), make([]time.Time, n)
+	for i, br := range ov.ranges {
+		keys[i], starts[i], ends[i] = br.ResourceKey, br.Range.Start, br.Range.End
+		kinds[i], _ = kindCode(br.Kind)
+	}
+	var (
+		i      int
+		number string
+	)
+	err := s.pool.QueryRow(ctx, `
+SELECT j.i, inv.number
+FROM unnest($1::bigint[], $2::int2[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS j(key, kind, s, e, i)
+JOIN billed_ranges AS b ON b.resource_key = j.key AND b.kind = j.kind AND b.live AND b.during && tstzrange(j.s, j.e)
+JOIN invoices AS inv ON inv.id = b.invoice_id
+ORDER BY j.i, lower(b.during)
+LIMIT 1`, keys, kinds, starts, ends).Scan(&i, &number)
+	if err != nil {
+		// The holder was voided meanwhile: report what PostgreSQL said.
+		return fmt.Errorf("finalize: invoice for %s: %w", ov.customer, ov.err)
+	}
+	br := ov.ranges[i-1]
+	return &store.OverlapError{CustomerID: ov.customer, ResourceID: br.ResourceID, Range: br.Range, Invoice: number}
+}
+
+// queueLines queues the insertion of the lines: one statement over arrays.
+func queueLines(b *pgx.Batch, invoiceID int64, lines []invoice.Line) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	n := len(lines)
+	var (
+		section, rid, rtype, desc, policy, region = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		qty, unit, price, amount, attrs, gran     = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		start, end                                = make([]time.Time, n), make([]time.Time, n)
+		secs                                      = make([]int64, n)
+	)
+	for i, l := range lines {
+		a, err := attrsJSON(l.Attributes)
+		if err != nil {
+			return fmt.Errorf("lines[%d]: attributes: %w", i, err)
+		}
+		section[i], rid[i], rtype[i], desc[i], policy[i], region[i] = string(l.Section), l.ResourceID, l.ResourceType, l.Description, l.Policy, l.Region
+		qty[i], unit[i], price[i], amount[i], attrs[i], gran[i] = l.Quantity.String(), l.Unit, l.UnitPrice.String(), l.Amount.String(), a, l.Granularity
+		start[i], end[i], secs[i] = interval.Norm(l.Start), interval.Norm(l.End), l.Seconds
+	}
+	b.Queue(`
+INSERT INTO invoice_lines (invoice_id, n, section, resource_id, resource_type, description, policy, region,
+    start_at, end_at, seconds, quantity, unit, unit_price, amount, attributes, granularity)
+SELECT $1, n, section, rid, rtype, descr, policy, region, s, e, secs, qty::numeric, unit, price::numeric, amount::numeric, attrs, gran
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[],
+    $10::bigint[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
+    WITH ORDINALITY AS l(section, rid, rtype, descr, policy, region, s, e, secs, qty, unit, price, amount, attrs, gran, n)`,
+		invoiceID, section, rid, rtype, desc, policy, region, start, end, secs, qty, unit, price, amount, attrs, gran)
+	return nil
+}
+
+// nameAndMerge names every range by resource id (looking up the rare range given by key only),
+// checks it and merges contiguous ranges of one resource and kind.
+func nameAndMerge(ctx context.Context, tx pgx.Tx, customer string, in []invoice.BilledRange) ([]invoice.BilledRange, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	named := make([]invoice.BilledRange, len(in))
+	for i, br := range in {
+		if br.ResourceID == "" {
+			var cust string
+			err := tx.QueryRow(ctx, `SELECT customer_id, resource_id, type FROM resources WHERE key = $1`, br.ResourceKey).
+				Scan(&cust, &br.ResourceID, &br.ResourceType)
+			if errors.Is(err, pgx.ErrNoRows) || (err == nil && cust != customer) {
+				return nil, fmt.Errorf("ranges[%d]: resource key %d is not a resource of customer %s", i, br.ResourceKey, customer)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		br.Range = interval.Range{Start: interval.Norm(br.Range.Start), End: interval.Norm(br.Range.End)}
+		if br.Range.Empty() {
+			return nil, fmt.Errorf("ranges[%d]: range %s of resource %s is empty", i, br.Range, br.ResourceID)
+		}
+		named[i] = br
+	}
+	return invoice.MergeRanges(named), nil
+}
+
+// rangeResources returns the resource ids the ranges name, once each, with the type a missing
+// one is created with.
+func rangeResources(merged []invoice.BilledRange) (ids, types []string) {
+	seen := map[string]bool{}
+	for _, br := range merged {
+		if seen[br.ResourceID] {
+			continue
+		}
+		seen[br.ResourceID] = true
+		typ := br.ResourceType
+		if typ == "" && billing.IsSubscriptionResource(br.ResourceID) {
+			typ = billing.SubscriptionType
+		}
+		ids, types = append(ids, br.ResourceID), append(types, typ)
+	}
+	return ids, types
+}
+
+// resourcesSQL returns the resources $2 of customer $1, creating the missing ones with types $3.
+const resourcesSQL = `
+WITH created AS (
+    INSERT INTO resources (customer_id, resource_id, type)
+    SELECT $1, id, typ FROM unnest($2::text[], $3::text[]) AS j(id, typ)
+    ORDER BY id
+    ON CONFLICT (customer_id, resource_id) DO NOTHING
+    RETURNING resource_id, key, type
+)
+SELECT resource_id, key, type FROM created
+UNION ALL
+SELECT resource_id, key, type FROM resources WHERE customer_id = $1 AND resource_id = ANY($2)`
+
+func collectResources(rows pgx.Rows) (map[string]resourceRow, error) {
+	out := map[string]resourceRow{}
+	var (
+		rid string
+		row resourceRow
+	)
+	_, err := pgx.ForEachRow(rows, []any{&rid, &row.key, &row.typ}, func() error {
+		out[rid] = row
+		return nil
+	})
+	return out, err
+}
+
+// queueRanges fills in the resource keys of the merged ranges and queues their insertion: one
+// statement; the exclusion constraint checks every row.
+func queueRanges(b *pgx.Batch, invoiceID int64, merged []invoice.BilledRange, stored map[string]resourceRow) error {
+	if len(merged) == 0 {
+		return nil
+	}
+	n := len(merged)
+	keys, kinds := make([]int64, n), make([]int16, n)
+	starts, ends := make([]time.Time, n), make([]time.Time, n)
+	for i := range merged {
+		br := &merged[i]
+		row, ok := stored[br.ResourceID]
+		if !ok {
+			return fmt.Errorf("range of resource %s: the resource was not created", br.ResourceID)
+		}
+		if br.ResourceKey != 0 && br.ResourceKey != row.key {
+			return fmt.Errorf("range of resource %s: resource key %d does not match the stored key %d", br.ResourceID, br.ResourceKey, row.key)
+		}
+		br.ResourceKey = row.key
+		if br.ResourceType == "" {
+			br.ResourceType = row.typ
+		}
+		keys[i], starts[i], ends[i] = row.key, br.Range.Start, br.Range.End
+		kinds[i], _ = kindCode(br.Kind)
+	}
+	b.Queue(`
+INSERT INTO billed_ranges (resource_key, invoice_id, kind, during)
+SELECT key, $1, kind, tstzrange(s, e, '[)')
+FROM unnest($2::bigint[], $3::int2[], $4::timestamptz[], $5::timestamptz[]) AS j(key, kind, s, e)`,
+		invoiceID, keys, kinds, starts, ends)
+	return nil
+}
+
+// queueSettle queues the settling of the referenced records of the customer that are still at
+// the referenced version: one statement.
+func queueSettle(b *pgx.Batch, customer string, refs []billing.Ref) {
+	if len(refs) == 0 {
+		return
+	}
+	ids, versions := make([]int64, len(refs)), make([]int64, len(refs))
+	for i, r := range refs {
+		ids[i], versions[i] = r.ID, r.Version
+	}
+	b.Queue(`
+UPDATE usage_records AS u SET settled = true
+FROM unnest($1::bigint[], $2::bigint[]) AS j(id, version), resources AS r
+WHERE u.id = j.id AND u.version = j.version AND NOT u.settled
+  AND r.key = u.resource_key AND r.customer_id = $3`, ids, versions, customer)
+}
+
+// voidTx voids one invoice: status void with the reason, its billed ranges released and the
+// records they covered unsettled, so the usage is seen again by the next run.
+func voidTx(ctx context.Context, tx pgx.Tx, id int64, reason, replacedBy string) error {
+	var b pgx.Batch
+	b.Queue(`UPDATE invoices SET status = 'void', void_reason = $2, replaced_by = $3 WHERE id = $1`, id, reason, replacedBy)
+	b.Queue(`
+UPDATE usage_records AS u SET settled = false
+FROM billed_ranges AS b
+WHERE b.invoice_id = $1 AND b.live AND u.resource_key = b.resource_key AND u.settled
+  AND u.start_at < upper(b.during) AND (u.end_at IS NULL OR u.end_at > lower(b.during))`, id)
+	b.Queue(`UPDATE billed_ranges SET live = false WHERE invoice_id = $1 AND live`, id)
+	return tx.SendBatch(ctx, &b).Close()
+}
+
+// VoidInvoice marks an issued invoice void with the reason and releases its billed ranges; the
+// records those ranges covered are unsettled so that a later run sees the usage again.
+func (s *Store) VoidInvoice(ctx context.Context, number, reason string) error {
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		var id int64
+		var status string
+		err := tx.QueryRow(ctx, `SELECT id, status FROM invoices WHERE number = $1 FOR UPDATE`, number).Scan(&id, &status)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return store.ErrNotFound
+		case err != nil:
+			return err
+		case status != string(invoice.Issued):
+			return fmt.Errorf("invoice is %s: only an issued invoice can be voided", status)
+		}
+		return voidTx(ctx, tx, id, reason, "")
+	})
+	if err != nil {
+		return fmt.Errorf("void invoice %s: %w", number, err)
+	}
+	return nil
+}
+
+const invoiceCols = `id, number, kind, status, customer_id, customer_name, currency, period_start, period_end,
+    issued_at, subtotal::text, tax_rate::text, tax::text, total::text, payments::text, previous_balance::text,
+    balance_due::text, run_id, replaces, replaced_by, void_reason, credit_note, tax_exempt, tax_region,
+    credit_applied::text, amount_due::text`
+
+func scanInvoice(row pgx.Row) (invoice.Invoice, error) {
+	var inv invoice.Invoice
+	var kind, status string
+	var pStart, pEnd, issued time.Time
+	var money [9]string
+	if err := row.Scan(&inv.ID, &inv.Number, &kind, &status, &inv.CustomerID, &inv.CustomerName, &inv.Currency,
+		&pStart, &pEnd, &issued, &money[0], &money[1], &money[2], &money[3], &money[4], &money[5], &money[6],
+		&inv.RunID, &inv.Replaces, &inv.ReplacedBy, &inv.VoidReason, &inv.CreditNote, &inv.TaxExempt, &inv.TaxRegion,
+		&money[7], &money[8]); err != nil {
+		return inv, err
+	}
+	inv.Kind, inv.Status = invoice.Kind(kind), invoice.Status(status)
+	inv.Period = interval.Range{Start: utc(pStart), End: utc(pEnd)}
+	inv.IssuedAt = utc(issued)
+	dst := []*decimal.Decimal{&inv.Subtotal, &inv.TaxRate, &inv.Tax, &inv.Total, &inv.Payments, &inv.PreviousBalance, &inv.BalanceDue,
+		&inv.CreditApplied, &inv.AmountDue}
+	names := []string{"subtotal", "tax_rate", "tax", "total", "payments", "previous_balance", "balance_due", "credit_applied", "amount_due"}
+	for i, d := range dst {
+		var err error
+		if *d, err = parseDec(money[i], "invoice "+inv.Number+" "+names[i]); err != nil {
+			return inv, err
+		}
+	}
+	return inv, nil
+}
+
+// ListInvoices returns invoices matching the filter without lines or ranges, newest first.
+func (s *Store) ListInvoices(ctx context.Context, f store.InvoiceFilter) ([]invoice.Invoice, error) {
+	q := `SELECT ` + invoiceCols + ` FROM invoices WHERE true`
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.CustomerID != "" {
+		q += ` AND customer_id = ` + arg(f.CustomerID)
+	}
+	if f.Status != "" {
+		q += ` AND status = ` + arg(string(f.Status))
+	}
+	if f.Period != nil {
+		q += ` AND period_start >= ` + arg(f.Period.Start) + ` AND period_start < ` + arg(f.Period.End)
+	}
+	q += ` ORDER BY id DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ` + arg(f.Limit)
+	}
+	rows, _ := s.pool.Query(ctx, q, args...)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (invoice.Invoice, error) { return scanInvoice(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list invoices: %w", err)
+	}
+	return out, nil
+}
+
+// GetInvoice returns one invoice with its lines (in order) and its billed ranges (live or, for a
+// void invoice, released), or an error wrapping store.ErrNotFound.
+func (s *Store) GetInvoice(ctx context.Context, number string) (*invoice.Invoice, error) {
+	var inv invoice.Invoice
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		var err error
+		inv, err = scanInvoice(tx.QueryRow(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE number = $1`, number))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if inv.Lines, err = readLines(ctx, tx, inv.ID); err != nil {
+			return err
+		}
+		inv.Ranges, err = readRanges(ctx, tx, inv.ID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get invoice %s: %w", number, err)
+	}
+	return &inv, nil
+}
+
+func readLines(ctx context.Context, tx pgx.Tx, id int64) ([]invoice.Line, error) {
+	var out []invoice.Line
+	rows, _ := tx.Query(ctx, `
+SELECT section, resource_id, resource_type, description, policy, region, start_at, end_at, seconds,
+       quantity::text, unit, unit_price::text, amount::text, attributes, granularity
+FROM invoice_lines WHERE invoice_id = $1 ORDER BY n`, id)
+	var (
+		l                                 invoice.Line
+		section, qty, price, amount, attr string
+		start, end                        time.Time
+	)
+	_, err := pgx.ForEachRow(rows, []any{&section, &l.ResourceID, &l.ResourceType, &l.Description, &l.Policy, &l.Region,
+		&start, &end, &l.Seconds, &qty, &l.Unit, &price, &amount, &attr, &l.Granularity}, func() error {
+		var err error
+		line := l
+		line.Section = invoice.Section(section)
+		line.Start, line.End = utc(start), utc(end)
+		n := len(out) + 1
+		if line.Quantity, err = parseDec(qty, fmt.Sprintf("line %d quantity", n)); err != nil {
+			return err
+		}
+		if line.UnitPrice, err = parseDec(price, fmt.Sprintf("line %d unit_price", n)); err != nil {
+			return err
+		}
+		if line.Amount, err = parseDec(amount, fmt.Sprintf("line %d amount", n)); err != nil {
+			return err
+		}
+		if line.Attributes, err = parseAttrs(attr); err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+		out = append(out, line)
+		return nil
+	})
+	return out, err
+}
+
+func readRanges(ctx context.Context, tx pgx.Tx, id int64) ([]invoice.BilledRange, error) {
+	var out []invoice.BilledRange
+	rows, _ := tx.Query(ctx, `
+SELECT b.resource_key, r.resource_id, r.type, b.kind, lower(b.during), upper(b.during)
+FROM billed_ranges AS b JOIN resources AS r ON r.key = b.resource_key
+WHERE b.invoice_id = $1
+ORDER BY r.resource_id, b.kind, lower(b.during)`, id)
+	var (
+		br         invoice.BilledRange
+		kind       int16
+		start, end time.Time
+	)
+	_, err := pgx.ForEachRow(rows, []any{&br.ResourceKey, &br.ResourceID, &br.ResourceType, &kind, &start, &end}, func() error {
+		r := br
+		r.Kind = kindName(kind)
+		r.Range = interval.Range{Start: utc(start), End: utc(end)}
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// Balances returns, per customer, the total of issued invoices whose period starts before
+// `before` minus the payments received before it, summed exactly in Go. Customers with neither
+// are absent.
+func (s *Store) Balances(ctx context.Context, customerIDs []string, before time.Time) (map[string]decimal.Decimal, error) {
+	out := map[string]decimal.Decimal{}
+	if len(customerIDs) == 0 {
+		return out, nil
+	}
+	rows, _ := s.pool.Query(ctx, `
+SELECT customer_id, total::text, 1 FROM invoices
+WHERE customer_id = ANY($1) AND status = 'issued' AND period_start < $2
+UNION ALL
+SELECT customer_id, amount::text, -1 FROM payments
+WHERE customer_id = ANY($1) AND received_at < $2`, customerIDs, before)
+	var (
+		cust, amount string
+		sign         int
+	)
+	_, err := pgx.ForEachRow(rows, []any{&cust, &amount, &sign}, func() error {
+		d, err := parseDec(amount, "amount of customer "+cust)
+		if err != nil {
+			return err
+		}
+		if sign < 0 {
+			d = d.Neg()
+		}
+		sum, err := out[cust].Add(d)
+		if err != nil {
+			return fmt.Errorf("customer %s: %w", cust, err)
+		}
+		out[cust] = sum
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("balances: %w", err)
+	}
+	return out, nil
+}
+
+// Invoiced returns, per customer, the number of its live scheduled invoice for the period.
+func (s *Store) Invoiced(ctx context.Context, customerIDs []string, period interval.Range) (map[string]string, error) {
+	out := map[string]string{}
+	if len(customerIDs) == 0 {
+		return out, nil
+	}
+	rows, _ := s.pool.Query(ctx, `
+SELECT customer_id, number FROM invoices
+WHERE customer_id = ANY($1) AND period_start = $2 AND kind = 'scheduled' AND status <> 'void'`,
+		customerIDs, period.Start)
+	var cust, number string
+	_, err := pgx.ForEachRow(rows, []any{&cust, &number}, func() error {
+		out[cust] = number
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("invoiced: %w", err)
+	}
+	return out, nil
+}
+
+// BillingStarts implements store.Feed.
+func (s *Store) BillingStarts(ctx context.Context, customerIDs []string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	if len(customerIDs) == 0 {
+		return out, nil
+	}
+	rows, _ := s.pool.Query(ctx, `
+SELECT customer_id, min(period_start) FROM invoices
+WHERE customer_id = ANY($1) AND kind = 'scheduled'
+GROUP BY customer_id`, customerIDs)
+	var (
+		cust  string
+		start time.Time
+	)
+	_, err := pgx.ForEachRow(rows, []any{&cust, &start}, func() error {
+		out[cust] = utc(start)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("billing starts: %w", err)
+	}
+	return out, nil
+}

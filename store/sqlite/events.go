@@ -1,0 +1,786 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/ceilometer/notification"
+	"github.com/bilean/bilean/store"
+)
+
+var _ store.Events = (*Store)(nil)
+
+// eventRow is a stored event as the derivation needs it.
+type eventRow struct {
+	seq      int64
+	customer string
+	resource string
+	typ      string
+	action   notification.Action
+	at       int64
+	attrs    map[string]string
+}
+
+// RecordEvents implements store.Events in one write transaction.
+func (s *Store) RecordEvents(ctx context.Context, b store.EventBatch) (store.EventResult, error) {
+	var res store.EventResult
+	for i, e := range b.Events {
+		if err := e.Validate(); err != nil {
+			return res, fmt.Errorf("record events: events[%d]: %w", i, err)
+		}
+	}
+	received := b.ReceivedAt
+	if received.IsZero() {
+		received = s.now()
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res = store.EventResult{}
+		return recordEventsTx(ctx, tx, b, received.Unix(), &res)
+	})
+	if err != nil {
+		return store.EventResult{}, fmt.Errorf("record events: %w", err)
+	}
+	return res, nil
+}
+
+func recordEventsTx(ctx context.Context, tx *sql.Tx, b store.EventBatch, received int64, res *store.EventResult) error {
+	if err := quarantineTx(ctx, tx, b.Quarantine, received, res); err != nil {
+		return err
+	}
+	if len(b.Events) == 0 {
+		return nil
+	}
+	evs := make([]notification.Event, len(b.Events))
+	copy(evs, b.Events)
+
+	// The events already stored for these resources: what the new ones are ordered with, and
+	// where a close without a project finds its resource's project. A resource seen for the
+	// first time (most of them) reads nothing here and nothing in applyEvents.
+	resIDs := make([]string, 0, len(evs))
+	seenRes := make(map[string]bool, len(evs))
+	for _, e := range evs {
+		if !seenRes[e.ResourceID] {
+			seenRes[e.ResourceID] = true
+			resIDs = append(resIDs, e.ResourceID)
+		}
+	}
+	prior, err := loadEvents(ctx, tx, resIDs)
+	if err != nil {
+		return err
+	}
+
+	// Closes without a project: the project of the resource's other events, in this batch or
+	// stored. Still unknown: kept with customer '' until the resource appears.
+	batchOwner := map[string]string{}
+	for _, r := range prior {
+		if r.customer != "" && r.customer > batchOwner[r.resource] {
+			batchOwner[r.resource] = r.customer
+		}
+	}
+	for _, e := range evs {
+		if e.ProjectID != "" && e.ResourceType != notification.CustomerType {
+			batchOwner[e.ResourceID] = e.ProjectID
+		}
+	}
+	for i := range evs {
+		if evs[i].ProjectID == "" {
+			evs[i].ProjectID = batchOwner[evs[i].ResourceID]
+		}
+	}
+
+	// Customers: create unknown ones from the template, or refuse their events.
+	var custIDs []string
+	for _, e := range evs {
+		if e.ProjectID != "" {
+			custIDs = append(custIDs, e.ProjectID)
+		}
+	}
+	known := map[string]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM customers WHERE id IN (SELECT value FROM json_each(?))`, idsJSON(custIDs))
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		known[id] = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read customers: %w", err)
+	}
+	// A customer-type close (project deleted) never creates the customer; anything else does.
+	create := map[string]bool{}
+	keep := evs[:0:0]
+	for i, e := range evs {
+		switch {
+		case e.ProjectID == "" || known[e.ProjectID]:
+		case b.NewCustomer == nil:
+			if e.ResourceType != notification.CustomerType {
+				res.Refused = append(res.Refused, i)
+				continue
+			}
+		case e.ResourceType == notification.CustomerType && e.Action == notification.Close:
+		default:
+			create[e.ProjectID] = true
+		}
+		keep = append(keep, e)
+	}
+	evs = keep
+	if len(create) > 0 {
+		ids := make([]string, 0, len(create))
+		for id := range create {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			c := *b.NewCustomer
+			c.ID = id
+			if c.Status == "" {
+				c.Status = billing.Active
+			}
+			contacts, _ := json.Marshal(c.Contacts)
+			if contacts == nil || string(contacts) == "null" {
+				contacts = []byte("[]")
+			}
+			r, err := tx.ExecContext(ctx, `
+INSERT INTO customers (id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+				c.ID, c.Name, c.Currency, c.Timezone, string(contacts), dec(c.TaxRate), boolInt(c.TaxExempt), c.Status, c.Policy)
+			if err != nil {
+				return fmt.Errorf("create customer %s: %w", id, err)
+			}
+			if n, _ := r.RowsAffected(); n > 0 {
+				res.CreatedCustomers = append(res.CreatedCustomers, id)
+				known[id] = true
+			}
+		}
+	}
+
+	// Store the events; a message id already stored is a duplicate.
+	inserted, err := insertEvents(ctx, tx, evs, received)
+	if err != nil {
+		return err
+	}
+	res.Recorded = len(inserted)
+	res.Duplicates = len(evs) - len(inserted)
+	if len(inserted) == 0 {
+		return nil
+	}
+
+	// Re-derive every resource a new event touches, from all of its events: those stored
+	// before this batch and the new ones.
+	affected := make(map[string]bool, len(inserted))
+	all := make([]eventRow, 0, len(inserted))
+	for _, e := range inserted {
+		affected[e.resource] = true
+		all = append(all, e)
+	}
+	hasPrior := map[string]bool{}
+	for _, r := range prior {
+		if affected[r.resource] {
+			all = append(all, r)
+			hasPrior[r.resource] = true
+		}
+	}
+	if err := adoptOrphans(ctx, tx, all); err != nil {
+		return err
+	}
+	sort.Slice(all, func(i, j int) bool { return eventLess(all[i], all[j]) })
+	return applyEvents(ctx, tx, all, hasPrior, res)
+}
+
+// insertEvents stores evs and returns those that were new (message id not stored before and not
+// repeated earlier in evs), as stored.
+func insertEvents(ctx context.Context, tx *sql.Tx, evs []notification.Event, received int64) ([]eventRow, error) {
+	const chunk = 100
+	out := make([]eventRow, 0, len(evs))
+	byID := make(map[string]int, len(evs))
+	args := make([]any, 0, 9*chunk)
+	var full *sql.Stmt // the statement of a full chunk, prepared once per call
+	for i := 0; i < len(evs); i += chunk {
+		part := evs[i:min(i+chunk, len(evs))]
+		st := full
+		if len(part) < chunk || full == nil {
+			var q strings.Builder
+			q.WriteString(`INSERT INTO events (message_id, customer_id, resource_id, resource_type, event_type, action, at, attributes, received_at) VALUES `)
+			for j := range part {
+				if j > 0 {
+					q.WriteByte(',')
+				}
+				q.WriteString(`(?,?,?,?,?,?,?,?,?)`)
+			}
+			q.WriteString(` ON CONFLICT (message_id) DO NOTHING RETURNING message_id, seq`)
+			var err error
+			if st, err = tx.PrepareContext(ctx, q.String()); err != nil {
+				return nil, fmt.Errorf("store events: %w", err)
+			}
+			defer st.Close()
+			if len(part) == chunk {
+				full = st
+			}
+		}
+		args = args[:0]
+		for j, e := range part {
+			attrs, err := attrsJSON(e.Attributes)
+			if err != nil {
+				return nil, err
+			}
+			byID[e.MessageID] = i + j
+			args = append(args, e.MessageID, e.ProjectID, e.ResourceID, e.ResourceType, e.EventType,
+				string(e.Action), e.Time.Unix(), attrs, received)
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
+			var id string
+			var seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
+				return err
+			}
+			e := evs[byID[id]]
+			out = append(out, eventRow{seq: seq, customer: e.ProjectID, resource: e.ResourceID, typ: e.ResourceType,
+				action: e.Action, at: e.Time.Unix(), attrs: e.Attributes})
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store events: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// loadEvents reads every stored event of these resource ids.
+func loadEvents(ctx context.Context, tx *sql.Tx, resIDs []string) ([]eventRow, error) {
+	var all []eventRow
+	attrCache := map[string]map[string]string{}
+	rows, err := tx.QueryContext(ctx, `
+SELECT e.seq, e.customer_id, e.resource_id, e.resource_type, e.action, e.at, e.attributes
+FROM json_each(?) AS j CROSS JOIN events AS e WHERE e.resource_id = j.value`, idsJSON(resIDs))
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		var r eventRow
+		var action, attrs string
+		if err := rows.Scan(&r.seq, &r.customer, &r.resource, &r.typ, &action, &r.at, &attrs); err != nil {
+			return err
+		}
+		r.action = notification.Action(action)
+		a, ok := attrCache[attrs]
+		if !ok {
+			var err error
+			if a, err = parseAttrs(attrs); err != nil {
+				return fmt.Errorf("event %d: %w", r.seq, err)
+			}
+			attrCache[attrs] = a
+		}
+		r.attrs = a
+		all = append(all, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return all, nil
+}
+
+// adoptOrphans gives the closes stored without a project the project of their resource once
+// it is known, in all and in the table.
+func adoptOrphans(ctx context.Context, tx *sql.Tx, all []eventRow) error {
+	owner := map[string]string{}
+	orphans := false
+	for _, r := range all {
+		if r.customer != "" && r.typ != notification.CustomerType {
+			owner[r.resource] = r.customer
+		}
+		orphans = orphans || r.customer == ""
+	}
+	if !orphans {
+		return nil
+	}
+	for i, r := range all {
+		if r.customer == "" && owner[r.resource] != "" {
+			all[i].customer = owner[r.resource]
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET customer_id = ? WHERE seq = ?`, all[i].customer, r.seq); err != nil {
+				return fmt.Errorf("adopt event %d: %w", r.seq, err)
+			}
+		}
+	}
+	return nil
+}
+
+// eventLess orders events as they are applied: by resource, then their own time, then open
+// before change before close, then arrival.
+func eventLess(a, b eventRow) bool {
+	if a.customer != b.customer {
+		return a.customer < b.customer
+	}
+	if a.resource != b.resource {
+		return a.resource < b.resource
+	}
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	if ra, rb := a.action.Rank(), b.action.Rank(); ra != rb {
+		return ra < rb
+	}
+	return a.seq < b.seq
+}
+
+// span is one derived trigger record.
+type span struct {
+	start, end int64 // end 0: open
+	attrs      map[string]string
+}
+
+// deriveSpans turns one resource's ordered events into its records: an open starts a span, a
+// change with different attributes ends it and starts the next (same second: replaces it), a
+// close ends it. A change before any open opens (the resource predates the events); a change
+// after a close is ignored; an open after a close starts a new life. Zero-length spans vanish.
+func deriveSpans(evs []eventRow) []span {
+	var out []span
+	var cur *span
+	closed := false
+	for _, e := range evs {
+		switch e.action {
+		case notification.Open, notification.Change:
+			if cur == nil {
+				if e.action == notification.Change && closed {
+					continue
+				}
+				cur = &span{start: e.at, attrs: e.attrs}
+				continue
+			}
+			next := mergeAttrs(cur.attrs, e.attrs)
+			if equalAttrs(next, cur.attrs) {
+				continue
+			}
+			if e.at == cur.start {
+				cur.attrs = next
+				continue
+			}
+			cur.end = e.at
+			out = append(out, *cur)
+			cur = &span{start: e.at, attrs: next}
+		case notification.Close:
+			closed = true
+			if cur == nil {
+				continue
+			}
+			if e.at > cur.start {
+				cur.end = e.at
+				out = append(out, *cur)
+			}
+			cur = nil
+		}
+	}
+	if cur != nil {
+		out = append(out, *cur)
+	}
+	return out
+}
+
+func mergeAttrs(old, upd map[string]string) map[string]string {
+	if len(upd) == 0 {
+		return old
+	}
+	m := make(map[string]string, len(old)+len(upd))
+	for k, v := range old {
+		m[k] = v
+	}
+	for k, v := range upd {
+		m[k] = v
+	}
+	return m
+}
+
+func equalAttrs(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// applyEvents derives the records of the resources in all (sorted by eventLess) and writes what
+// changed; for customer-type events it creates or closes the customer. hasPrior names the
+// resources that had events before this batch: only they can have listener records to compare
+// with (the listener writes records only from stored events).
+func applyEvents(ctx context.Context, tx *sql.Tx, all []eventRow, hasPrior map[string]bool, res *store.EventResult) error {
+	type group struct {
+		customer, resource, typ string
+		evs                     []eventRow
+	}
+	var groups []group
+	for i := 0; i < len(all); {
+		j := i
+		for j < len(all) && all[j].customer == all[i].customer && all[j].resource == all[i].resource {
+			j++
+		}
+		if all[i].customer != "" { // an orphan close alone derives nothing yet
+			groups = append(groups, group{all[i].customer, all[i].resource, all[j-1].typ, all[i:j]})
+		} else {
+			res.Pending += j - i
+		}
+		i = j
+	}
+	changed := map[string]bool{}
+	for _, c := range res.CreatedCustomers {
+		changed[c] = true
+	}
+
+	// Customers: the last event (by time) of a project decides; deleted closes the customer.
+	var resources []group
+	for _, g := range groups {
+		if g.typ != notification.CustomerType {
+			resources = append(resources, g)
+			continue
+		}
+		if g.evs[len(g.evs)-1].action == notification.Close {
+			r, err := tx.ExecContext(ctx, `UPDATE customers SET status = 'closed' WHERE id = ? AND status <> 'closed'`, g.resource)
+			if err != nil {
+				return fmt.Errorf("close customer %s: %w", g.resource, err)
+			}
+			if n, _ := r.RowsAffected(); n > 0 {
+				changed[g.resource] = true
+			}
+		}
+	}
+	if len(resources) > 0 {
+		// The listener's records of these resources as stored.
+		type existing struct {
+			id, start int64
+			end       sql.NullInt64
+			attrs     string
+			settled   bool
+		}
+		stored := map[resourceName][]existing{}
+		var pairs [][2]string
+		for _, g := range resources {
+			if hasPrior[g.resource] {
+				pairs = append(pairs, [2]string{g.customer, g.resource})
+			}
+		}
+		pj, err := json.Marshal(pairs)
+		if err != nil {
+			return err
+		}
+		var rows *sql.Rows
+		if len(pairs) > 0 {
+			rows, err = tx.QueryContext(ctx, `
+SELECT res.customer_id, res.resource_id, r.id, r.start_at, r.end_at, r.attributes, r.settled
+FROM json_each(?) AS j
+CROSS JOIN resources AS res
+CROSS JOIN usage_records AS r
+WHERE res.customer_id = j.value ->> 0 AND res.resource_id = j.value ->> 1
+  AND r.resource_key = res.key AND r.source = ?`, string(pj), store.ListenerSource)
+		}
+		err = eachRowIf(rows, err, func(rows *sql.Rows) error {
+			var n resourceName
+			var e existing
+			if err := rows.Scan(&n.customer, &n.id, &e.id, &e.start, &e.end, &e.attrs, &e.settled); err != nil {
+				return err
+			}
+			stored[n] = append(stored[n], e)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read listener records: %w", err)
+		}
+		var upserts []billing.Record
+		var deletes []int64
+		for _, g := range resources {
+			spans := deriveSpans(g.evs)
+			n := resourceName{g.customer, g.resource}
+			have := map[int64]existing{}
+			for _, e := range stored[n] {
+				have[e.start] = e
+			}
+			want := map[int64]bool{}
+			for _, sp := range spans {
+				want[sp.start] = true
+				attrs, err := attrsJSON(sp.attrs)
+				if err != nil {
+					return err
+				}
+				if e, ok := have[sp.start]; ok && e.attrs == attrs &&
+					((sp.end == 0 && !e.end.Valid) || (e.end.Valid && e.end.Int64 == sp.end)) {
+					continue
+				}
+				r := billing.Record{
+					ResourceID: g.resource, ResourceType: g.typ, CustomerID: g.customer,
+					Start: fromSec(sp.start), Attributes: sp.attrs, Source: store.ListenerSource,
+				}
+				if sp.end != 0 {
+					r.End = fromSec(sp.end)
+				}
+				upserts = append(upserts, r)
+				changed[g.customer] = true
+			}
+			for _, e := range stored[n] {
+				if want[e.start] {
+					continue
+				}
+				if e.settled {
+					res.Conflicts++
+					continue
+				}
+				deletes = append(deletes, e.id)
+				changed[g.customer] = true
+			}
+		}
+		for _, id := range deletes {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM usage_records WHERE id = ? AND settled = 0`, id); err != nil {
+				return fmt.Errorf("remove superseded record %d: %w", id, err)
+			}
+		}
+		if len(upserts) > 0 {
+			if err := writeListenerRecords(ctx, tx, upserts); err != nil {
+				return fmt.Errorf("write records: %w", err)
+			}
+		}
+	}
+	for c := range changed {
+		res.Customers = append(res.Customers, c)
+	}
+	sort.Strings(res.Customers)
+	return nil
+}
+
+// writeListenerRecords writes derived records with the semantics of addRecordsTx (same upsert,
+// same handling of a resource whose type changed), for customers the caller has checked. It
+// finds or creates every resource with one statement per 200, since most are new.
+func writeListenerRecords(ctx context.Context, tx *sql.Tx, rs []billing.Record) error {
+	type want struct {
+		name resourceName
+		typ  string
+	}
+	var order []want
+	index := make(map[resourceName]int, len(rs))
+	for _, r := range rs {
+		n := resourceName{r.CustomerID, r.ResourceID}
+		i, ok := index[n]
+		if !ok {
+			i = len(order)
+			index[n] = i
+			order = append(order, want{name: n})
+		}
+		if r.ResourceType != "" {
+			order[i].typ = r.ResourceType
+		}
+	}
+	// The no-op update on conflict makes RETURNING give existing resources too, with their
+	// stored type.
+	keys := make(map[resourceName]int64, len(order))
+	const chunk = 200
+	var full *sql.Stmt
+	for i := 0; i < len(order); i += chunk {
+		part := order[i:min(i+chunk, len(order))]
+		q := resourcesUpsertSQL(len(part))
+		st := full
+		if len(part) < chunk || full == nil {
+			var err error
+			if st, err = tx.PrepareContext(ctx, q); err != nil {
+				return err
+			}
+			defer st.Close()
+			if len(part) == chunk {
+				full = st
+			}
+		}
+		args := make([]any, 0, 3*len(part))
+		for _, w := range part {
+			args = append(args, w.name.customer, w.name.id, w.typ)
+		}
+		var retyped []resourceRow
+		rows, err := st.QueryContext(ctx, args...)
+		err = eachRow(rows, err, func(rows *sql.Rows) error {
+			var n resourceName
+			var row resourceRow
+			if err := rows.Scan(&n.customer, &n.id, &row.key, &row.typ); err != nil {
+				return err
+			}
+			keys[n] = row.key
+			if w := order[index[n]]; w.typ != "" && w.typ != row.typ {
+				retyped = append(retyped, resourceRow{key: row.key, typ: w.typ})
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("resources: %w", err)
+		}
+		// A type change (rare): as addRecordsTx, the records change version and unsettle.
+		for _, r := range retyped {
+			if _, err := tx.ExecContext(ctx, `UPDATE resources SET type = ? WHERE key = ?`, r.typ, r.key); err != nil {
+				return fmt.Errorf("resource %d: %w", r.key, err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE usage_records SET version = version + 1, settled = 0 WHERE resource_key = ?`, r.key); err != nil {
+				return fmt.Errorf("resource %d: %w", r.key, err)
+			}
+		}
+	}
+	full = nil
+	args := make([]any, 0, 6*upsertBatch)
+	for i := 0; i < len(rs); i += upsertBatch {
+		batch := rs[i:min(i+upsertBatch, len(rs))]
+		args = args[:0]
+		for _, r := range batch {
+			attrs, err := attrsJSON(r.Attributes)
+			if err != nil {
+				return fmt.Errorf("customer %s resource %s: attributes: %w", r.CustomerID, r.ResourceID, err)
+			}
+			key, ok := keys[resourceName{r.CustomerID, r.ResourceID}]
+			if !ok {
+				return fmt.Errorf("resource %s of customer %s was not created", r.ResourceID, r.CustomerID)
+			}
+			args = append(args, key, r.CustomerID, sec(r.Start), nullSec(r.End), attrs, r.Source)
+		}
+		st := full
+		if len(batch) < upsertBatch || full == nil {
+			var err error
+			if st, err = tx.PrepareContext(ctx, upsertSQL(len(batch))); err != nil {
+				return err
+			}
+			defer st.Close()
+			if len(batch) == upsertBatch {
+				full = st
+			}
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("records: %w", err)
+		}
+	}
+	return nil
+}
+
+// resourcesUpsertSQL finds or creates n resources (customer, resource id, type).
+func resourcesUpsertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO resources (customer_id, resource_id, type) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?,?,?)`)
+	}
+	b.WriteString(` ON CONFLICT (customer_id, resource_id) DO UPDATE SET type = resources.type
+RETURNING customer_id, resource_id, key, type`)
+	return b.String()
+}
+
+// eachRowIf is eachRow for a query that may not have run (rows nil, no error): no rows.
+func eachRowIf(rows *sql.Rows, err error, fn func(*sql.Rows) error) error {
+	if rows == nil && err == nil {
+		return nil
+	}
+	return eachRow(rows, err, fn)
+}
+
+// quarantineTx stores quarantined messages, once per body.
+func quarantineTx(ctx context.Context, tx *sql.Tx, qs []store.QuarantinedMessage, received int64, res *store.EventResult) error {
+	if len(qs) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `
+INSERT INTO quarantine (digest, message_id, event_type, reason, detail, exchange, routing_key, body, received_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	defer st.Close()
+	for _, q := range qs {
+		sum := sha256.Sum256(q.Body)
+		at := received
+		if !q.ReceivedAt.IsZero() {
+			at = q.ReceivedAt.Unix()
+		}
+		body := q.Body
+		if body == nil {
+			body = []byte{}
+		}
+		r, err := st.ExecContext(ctx, hex.EncodeToString(sum[:]), q.MessageID, q.EventType, q.Reason, q.Detail,
+			q.Exchange, q.RoutingKey, body, at)
+		if err != nil {
+			return fmt.Errorf("quarantine: %w", err)
+		}
+		if n, _ := r.RowsAffected(); n > 0 {
+			res.Quarantined++
+		}
+	}
+	return nil
+}
+
+// Quarantined implements store.Events.
+func (s *Store) Quarantined(ctx context.Context, limit int) ([]store.QuarantinedMessage, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	var out []store.QuarantinedMessage
+	rows, err := s.db.QueryContext(ctx, `
+SELECT id, message_id, event_type, reason, detail, exchange, routing_key, body, received_at
+FROM quarantine ORDER BY id LIMIT ?`, limit)
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		var q store.QuarantinedMessage
+		var at int64
+		if err := rows.Scan(&q.ID, &q.MessageID, &q.EventType, &q.Reason, &q.Detail, &q.Exchange, &q.RoutingKey, &q.Body, &at); err != nil {
+			return err
+		}
+		q.ReceivedAt = fromSec(at)
+		out = append(out, q)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("quarantined messages: %w", err)
+	}
+	return out, nil
+}
+
+// ResourceEvents implements store.Events.
+func (s *Store) ResourceEvents(ctx context.Context, resourceID string) ([]notification.Event, error) {
+	var rows []eventRow
+	var meta []struct{ id, typ string }
+	q, err := s.db.QueryContext(ctx, `
+SELECT seq, customer_id, resource_id, resource_type, action, at, attributes, message_id, event_type
+FROM events WHERE resource_id = ?`, resourceID)
+	err = eachRow(q, err, func(q *sql.Rows) error {
+		var r eventRow
+		var action, attrs, mid, et string
+		if err := q.Scan(&r.seq, &r.customer, &r.resource, &r.typ, &action, &r.at, &attrs, &mid, &et); err != nil {
+			return err
+		}
+		r.action = notification.Action(action)
+		a, err := parseAttrs(attrs)
+		if err != nil {
+			return err
+		}
+		r.attrs = a
+		rows = append(rows, r)
+		meta = append(meta, struct{ id, typ string }{mid, et})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events of resource %s: %w", resourceID, err)
+	}
+	idx := make([]int, len(rows))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return eventLess(rows[idx[a]], rows[idx[b]]) })
+	out := make([]notification.Event, len(rows))
+	for i, k := range idx {
+		r := rows[k]
+		out[i] = notification.Event{
+			MessageID: meta[k].id, EventType: meta[k].typ, ResourceType: r.typ, ResourceID: r.resource,
+			ProjectID: r.customer, Action: r.action, Time: time.Unix(r.at, 0).UTC(), Attributes: r.attrs,
+		}
+	}
+	return out, nil
+}

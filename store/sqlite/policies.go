@@ -1,0 +1,803 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"github.com/bilean/bilean/rating"
+	"maps"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/interval"
+	"github.com/bilean/bilean/invoice"
+	"github.com/bilean/bilean/store"
+	"github.com/govalues/decimal"
+)
+
+var (
+	_ store.PolicyVersions      = (*Store)(nil)
+	_ store.SubscriptionChanges = (*Store)(nil)
+	_ store.Discounts           = (*Store)(nil)
+	_ store.CreditNotes         = (*Store)(nil)
+)
+
+// ruleJSON is how a billing.RuleSpec is kept in policy_versions.rules.
+type ruleJSON struct {
+	Type string `json:"type"`
+	Spec string `json:"spec"`
+}
+
+const timeFmt = "2006-01-02T15:04:05Z07:00"
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "since ever"
+	}
+	return t.UTC().Format(timeFmt)
+}
+
+// checkPolicy validates what every stored version needs.
+func checkPolicy(p billing.Policy) error {
+	var errs []error
+	if p.Name == "" {
+		errs = append(errs, errors.New("name: required"))
+	}
+	if len(p.Currency) != 3 {
+		errs = append(errs, fmt.Errorf("currency %q: want a 3-letter ISO 4217 code", p.Currency))
+	}
+	if err := p.ValidateFee(); err != nil {
+		errs = append(errs, err)
+	}
+	seen := map[string]bool{}
+	for i, r := range p.Rules {
+		if r.Type == "" {
+			errs = append(errs, fmt.Errorf("rules[%d].type: required", i))
+		}
+		// Meter rules are keyed by meter: a policy may price many meters.
+		key := rating.RuleKey(r)
+		if seen[key] {
+			errs = append(errs, fmt.Errorf("rules[%d]: a second rule for %s", i, key))
+		}
+		seen[key] = true
+	}
+	return errors.Join(errs...)
+}
+
+// PutPolicies stores policy versions, all or nothing. A policy is matched to its stored versions
+// by effective time: a version with the same effective time (or the same Version, when given)
+// is replaced in place, so re-importing a file is a no-op or a correction; a later effective time
+// adds the next version; an earlier one that matches no version is refused.
+func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
+	for i, p := range ps {
+		if err := checkPolicy(p); err != nil {
+			return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
+		}
+	}
+	// Oldest first within a name, so a file listing versions in any order applies cleanly.
+	order := make([]int, len(ps))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		pa, pb := ps[order[a]], ps[order[b]]
+		if pa.Name != pb.Name {
+			return false
+		}
+		return pa.EffectiveFrom.Before(pb.EffectiveFrom)
+	})
+	return s.write(ctx, func(tx *sql.Tx) error {
+		for _, i := range order {
+			p := ps[i]
+			vs, err := versionsTx(ctx, tx, p.Name)
+			if err != nil {
+				return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
+			}
+			p.EffectiveFrom = normEffective(p.EffectiveFrom)
+			replace := 0
+			for _, v := range vs {
+				if (p.Version != 0 && v.Version == p.Version) || (p.Version == 0 && v.EffectiveFrom.Equal(p.EffectiveFrom)) {
+					replace = v.Version
+				}
+			}
+			switch {
+			case replace != 0:
+				p.Version = replace
+				if err := checkOrder(vs, p); err != nil {
+					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
+				}
+				if err := upsertVersion(ctx, tx, p, s.now()); err != nil {
+					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
+				}
+			case p.Version != 0 && p.Version != len(vs)+1:
+				return fmt.Errorf("put policies: policies[%d] (%s): version %d: the next version is %d", i, p.Name, p.Version, len(vs)+1)
+			default:
+				if _, err := addVersionTx(ctx, tx, vs, p, s.now()); err != nil {
+					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// normEffective keeps the zero time zero and normalises any other.
+func normEffective(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return interval.Norm(t)
+}
+
+// checkOrder checks that p, replacing or following vs, keeps effective times increasing and the
+// currency unchanged.
+func checkOrder(vs []billing.Policy, p billing.Policy) error {
+	for _, v := range vs {
+		switch {
+		case v.Version == p.Version:
+		case v.Currency != p.Currency:
+			return fmt.Errorf("currency %s: version %d is priced in %s, and a policy's currency never changes (add a policy per currency)", p.Currency, v.Version, v.Currency)
+		case v.Version < p.Version && !p.EffectiveFrom.After(v.EffectiveFrom):
+			return fmt.Errorf("version %d effective %s: %w (version %d is effective %s)", p.Version, fmtTime(p.EffectiveFrom), store.ErrVersionOrder, v.Version, fmtTime(v.EffectiveFrom))
+		case v.Version > p.Version && !v.EffectiveFrom.After(p.EffectiveFrom):
+			return fmt.Errorf("version %d effective %s: must be before version %d, effective %s", p.Version, fmtTime(p.EffectiveFrom), v.Version, fmtTime(v.EffectiveFrom))
+		}
+	}
+	if p.Version > 1 && p.EffectiveFrom.IsZero() {
+		return fmt.Errorf("version %d: an effective time is required (only the first version applies since ever)", p.Version)
+	}
+	return nil
+}
+
+// addVersionTx appends p as the next version after vs.
+func addVersionTx(ctx context.Context, tx *sql.Tx, vs []billing.Policy, p billing.Policy, now time.Time) (billing.Policy, error) {
+	p.Version = len(vs) + 1
+	p.EffectiveFrom = normEffective(p.EffectiveFrom)
+	if err := checkOrder(vs, p); err != nil {
+		return p, err
+	}
+	if err := upsertVersion(ctx, tx, p, now); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// upsertVersion writes one version and, when it is the latest, mirrors it into policies.
+func upsertVersion(ctx context.Context, tx *sql.Tx, p billing.Policy, now time.Time) error {
+	rules := make([]ruleJSON, len(p.Rules))
+	for j, r := range p.Rules {
+		rules[j] = ruleJSON{Type: r.Type, Spec: r.Spec}
+	}
+	rj, err := json.Marshal(rules)
+	if err != nil {
+		return fmt.Errorf("rules: %w", err)
+	}
+	inc := make(map[string]string, len(p.Included))
+	for k, v := range p.Included {
+		inc[k] = dec(v)
+	}
+	ij, err := json.Marshal(inc) // map keys are sorted: equal maps encode equally
+	if err != nil {
+		return fmt.Errorf("included: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO policy_versions (name, version, effective_from, currency, description, fee, fee_interval, fee_timing,
+    included, rules, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (name, version) DO UPDATE SET
+    effective_from = excluded.effective_from, currency = excluded.currency, description = excluded.description,
+    fee = excluded.fee, fee_interval = excluded.fee_interval, fee_timing = excluded.fee_timing,
+    included = excluded.included, rules = excluded.rules
+WHERE policy_versions.effective_from IS NOT excluded.effective_from OR policy_versions.currency <> excluded.currency
+    OR policy_versions.description <> excluded.description OR policy_versions.fee <> excluded.fee
+    OR policy_versions.fee_interval <> excluded.fee_interval OR policy_versions.fee_timing <> excluded.fee_timing
+    OR policy_versions.included <> excluded.included OR policy_versions.rules <> excluded.rules`,
+		p.Name, p.Version, nullSec(p.EffectiveFrom), p.Currency, p.Description, dec(p.Fee), p.Interval(), p.Timing(),
+		string(ij), string(rj), sec(now)); err != nil {
+		return fmt.Errorf("version %d: %w", p.Version, err)
+	}
+	// Mirror the latest version into policies (watched by the balance triggers).
+	_, err = tx.ExecContext(ctx, `
+INSERT INTO policies (name, currency, description, fee, rules)
+SELECT name, currency, description, fee, rules FROM policy_versions
+WHERE name = ?1 AND version = (SELECT MAX(version) FROM policy_versions WHERE name = ?1)
+ON CONFLICT (name) DO UPDATE SET
+    currency = excluded.currency, description = excluded.description, fee = excluded.fee, rules = excluded.rules
+WHERE policies.currency <> excluded.currency OR policies.description <> excluded.description
+    OR policies.fee <> excluded.fee OR policies.rules <> excluded.rules`, p.Name)
+	if err != nil {
+		return fmt.Errorf("version %d: %w", p.Version, err)
+	}
+	return nil
+}
+
+const versionCols = `name, version, effective_from, currency, description, fee, fee_interval, fee_timing, included, rules`
+
+func scanVersion(rows *sql.Rows) (billing.Policy, error) {
+	var p billing.Policy
+	var eff sql.NullInt64
+	var fee, included, rules string
+	err := rows.Scan(&p.Name, &p.Version, &eff, &p.Currency, &p.Description, &fee, &p.FeeInterval, &p.FeeTiming, &included, &rules)
+	if err != nil {
+		return p, err
+	}
+	p.EffectiveFrom = fromNullSec(eff)
+	if p.Fee, err = parseDec(fee, "policy "+p.Name+" fee"); err != nil {
+		return p, err
+	}
+	var inc map[string]string
+	if err := json.Unmarshal([]byte(included), &inc); err != nil {
+		return p, fmt.Errorf("policy %s version %d: included: %w", p.Name, p.Version, err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(inc)) {
+		d, err := parseDec(inc[k], "policy "+p.Name+" included "+k)
+		if err != nil {
+			return p, err
+		}
+		if p.Included == nil {
+			p.Included = map[string]decimal.Decimal{}
+		}
+		p.Included[k] = d
+	}
+	var rs []ruleJSON
+	if err := json.Unmarshal([]byte(rules), &rs); err != nil {
+		return p, fmt.Errorf("policy %s version %d: rules: %w", p.Name, p.Version, err)
+	}
+	for _, r := range rs {
+		p.Rules = append(p.Rules, billing.RuleSpec{Type: r.Type, Spec: r.Spec})
+	}
+	return p, nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// versionsTx returns the versions of one policy (or all when name is empty), oldest first.
+func versionsTx(ctx context.Context, q querier, name string) ([]billing.Policy, error) {
+	var out []billing.Policy
+	rows, err := q.QueryContext(ctx, `SELECT `+versionCols+` FROM policy_versions
+WHERE ?1 = '' OR name = ?1 ORDER BY name, version`, name)
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		p, err := scanVersion(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, p)
+		return nil
+	})
+	return out, err
+}
+
+// Policies returns the latest version of every policy, by name.
+func (s *Store) Policies(ctx context.Context) (map[string]billing.Policy, error) {
+	out := map[string]billing.Policy{}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+versionCols+` FROM policy_versions AS v
+WHERE version = (SELECT MAX(version) FROM policy_versions WHERE name = v.name)`)
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		p, err := scanVersion(rows)
+		if err != nil {
+			return err
+		}
+		out[p.Name] = p
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	return out, nil
+}
+
+// PolicyVersions implements store.PolicyVersions.
+func (s *Store) PolicyVersions(ctx context.Context) ([]billing.Policy, error) {
+	vs, err := versionsTx(ctx, s.db, "")
+	if err != nil {
+		return nil, fmt.Errorf("policy versions: %w", err)
+	}
+	return vs, nil
+}
+
+// PolicyHistory implements store.PolicyVersions.
+func (s *Store) PolicyHistory(ctx context.Context, name string) ([]billing.Policy, error) {
+	if name == "" {
+		return nil, fmt.Errorf("policy history: name: required")
+	}
+	vs, err := versionsTx(ctx, s.db, name)
+	if err != nil {
+		return nil, fmt.Errorf("policy history %s: %w", name, err)
+	}
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("policy %s: %w", name, store.ErrNotFound)
+	}
+	return vs, nil
+}
+
+// AddPolicyVersion implements store.PolicyVersions.
+func (s *Store) AddPolicyVersion(ctx context.Context, p billing.Policy) (billing.Policy, error) {
+	if err := checkPolicy(p); err != nil {
+		return p, fmt.Errorf("add policy version %s: %w", p.Name, err)
+	}
+	var out billing.Policy
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		vs, err := versionsTx(ctx, tx, p.Name)
+		if err != nil {
+			return err
+		}
+		out, err = addVersionTx(ctx, tx, vs, p, s.now())
+		return err
+	})
+	if err != nil {
+		return p, fmt.Errorf("add policy version %s: %w", p.Name, err)
+	}
+	return out, nil
+}
+
+// changeRules stores the latest version of a policy, changed by fn, as a new version.
+func (s *Store) changeRules(ctx context.Context, name string, effective time.Time, fn func(*billing.Policy) error) (billing.Policy, error) {
+	var out billing.Policy
+	if effective.IsZero() {
+		return out, errors.New("an effective time is required")
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		vs, err := versionsTx(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if len(vs) == 0 {
+			return fmt.Errorf("policy %s: %w", name, store.ErrNotFound)
+		}
+		next := vs[len(vs)-1]
+		next.Rules = slices.Clone(next.Rules)
+		next.EffectiveFrom = effective
+		if err := fn(&next); err != nil {
+			return err
+		}
+		if err := checkPolicy(next); err != nil {
+			return err
+		}
+		out, err = addVersionTx(ctx, tx, vs, next, s.now())
+		return err
+	})
+	return out, err
+}
+
+// AddRule implements store.PolicyVersions.
+func (s *Store) AddRule(ctx context.Context, name string, rule billing.RuleSpec, effective time.Time) (billing.Policy, error) {
+	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error {
+		if rule.Type == "" {
+			return errors.New("rule type: required")
+		}
+		key := rating.RuleKey(rule)
+		for i, r := range p.Rules {
+			if rating.RuleKey(r) == key {
+				p.Rules[i] = rule
+				return nil
+			}
+		}
+		p.Rules = append(p.Rules, rule)
+		return nil
+	})
+	if err != nil {
+		return p, fmt.Errorf("policy %s: add rule %s: %w", name, rule.Type, err)
+	}
+	return p, nil
+}
+
+// RemoveRule implements store.PolicyVersions.
+func (s *Store) RemoveRule(ctx context.Context, name, ruleType string, effective time.Time) (billing.Policy, error) {
+	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error {
+		// ruleType is a rule key: the type, or meter:<meter name> for a meter rule.
+		for i, r := range p.Rules {
+			if rating.RuleKey(r) == ruleType {
+				p.Rules = slices.Delete(p.Rules, i, i+1)
+				return nil
+			}
+		}
+		return fmt.Errorf("version %d has no rule for %s: %w", p.Version, ruleType, store.ErrNotFound)
+	})
+	if err != nil {
+		return p, fmt.Errorf("policy %s: remove rule %s: %w", name, ruleType, err)
+	}
+	return p, nil
+}
+
+// --- subscriptions ---------------------------------------------------------------------------------
+
+// endInForce ends the customer's subscription in force at `at` at that second; ok is false when
+// none is in force.
+func endInForce(ctx context.Context, tx *sql.Tx, customerID string, at time.Time) (billing.Subscription, bool, error) {
+	var sub billing.Subscription
+	var start int64
+	var end sql.NullInt64
+	err := tx.QueryRowContext(ctx, `
+SELECT id, customer_id, policy, start_at, end_at FROM subscriptions
+WHERE customer_id = ?1 AND start_at <= ?2 AND (end_at IS NULL OR end_at > ?2)
+ORDER BY start_at DESC, id DESC LIMIT 1`, customerID, sec(at)).Scan(&sub.ID, &sub.CustomerID, &sub.Policy, &start, &end)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sub, false, nil
+	}
+	if err != nil {
+		return sub, false, err
+	}
+	sub.Start = fromSec(start)
+	if !at.After(sub.Start) {
+		// Ends at its own start: it never applied; remove the empty range by ending it "at start"
+		// is impossible (end > start), so it is deleted only when never billed.
+		var billed int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM billed_ranges AS b JOIN resources AS r ON r.key = b.resource_key
+WHERE r.customer_id = ? AND r.resource_id = ? AND b.void = 0`, customerID, sub.ResourceID()).Scan(&billed); err != nil {
+			return sub, false, err
+		}
+		if billed > 0 {
+			return sub, false, fmt.Errorf("subscription %d starts at %s and is already billed: end it later or void its invoice", sub.ID, fmtTime(sub.Start))
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE id = ?`, sub.ID); err != nil {
+			return sub, false, err
+		}
+		sub.End = sub.Start
+		return sub, true, nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET end_at = ? WHERE id = ?`, sec(at), sub.ID); err != nil {
+		return sub, false, err
+	}
+	sub.End = at
+	return sub, true, nil
+}
+
+// ChangeSubscription implements store.SubscriptionChanges.
+func (s *Store) ChangeSubscription(ctx context.Context, customerID, policy string, at time.Time) (billing.Subscription, error) {
+	at = interval.Norm(at)
+	sub := billing.Subscription{CustomerID: customerID, Policy: policy, Start: at}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM policy_versions WHERE name = ?`, policy).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("policy %s: %w", policy, store.ErrNotFound)
+		}
+		cc, err := newCustomerCheck(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer cc.Close()
+		if ok, err := cc.exists(ctx, customerID); err != nil || !ok {
+			if err == nil {
+				err = fmt.Errorf("customer %s: %w", customerID, store.ErrNotFound)
+			}
+			return err
+		}
+		if _, _, err := endInForce(ctx, tx, customerID, at); err != nil {
+			return err
+		}
+		// A later subscription would overlap the new open one: refuse rather than guess.
+		var later sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MIN(start_at) FROM subscriptions WHERE customer_id = ? AND start_at > ?`,
+			customerID, sec(at)).Scan(&later); err != nil {
+			return err
+		}
+		if later.Valid {
+			sub.End = fromSec(later.Int64)
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO subscriptions (customer_id, policy, start_at, end_at) VALUES (?, ?, ?, ?) RETURNING id`,
+			customerID, policy, sec(at), nullSec(sub.End)).Scan(&sub.ID)
+	})
+	if err != nil {
+		return sub, fmt.Errorf("change subscription of %s to %s at %s: %w", customerID, policy, fmtTime(at), err)
+	}
+	return sub, nil
+}
+
+// CancelSubscription implements store.SubscriptionChanges.
+func (s *Store) CancelSubscription(ctx context.Context, customerID string, at time.Time) (billing.Subscription, error) {
+	at = interval.Norm(at)
+	var sub billing.Subscription
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var ok bool
+		var err error
+		sub, ok, err = endInForce(ctx, tx, customerID, at)
+		if err == nil && !ok {
+			err = fmt.Errorf("no subscription in force: %w", store.ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return sub, fmt.Errorf("cancel subscription of %s at %s: %w", customerID, fmtTime(at), err)
+	}
+	return sub, nil
+}
+
+// SubscriptionRanges implements store.SubscriptionChanges.
+func (s *Store) SubscriptionRanges(ctx context.Context, customerIDs []string) (map[string]store.BilledSets, error) {
+	out := map[string]store.BilledSets{}
+	if len(customerIDs) == 0 {
+		return out, nil
+	}
+	type acc struct{ charged, credited []interval.Range }
+	raw := map[string]*acc{}
+	// Subscription pseudo-resources are named "subscription/<id>": a range scan of the
+	// (customer_id, resource_id) index.
+	rows, err := s.db.QueryContext(ctx, `
+SELECT r.resource_id, b.kind, b.start_at, b.end_at
+FROM json_each(?1) AS c CROSS JOIN resources AS r CROSS JOIN billed_ranges AS b
+WHERE r.customer_id = c.value AND r.resource_id >= 'subscription/' AND r.resource_id < 'subscription0'
+  AND b.resource_key = r.key AND b.void = 0`, idsJSON(customerIDs))
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		var id, kind string
+		var start, end int64
+		if err := rows.Scan(&id, &kind, &start, &end); err != nil {
+			return err
+		}
+		a := raw[id]
+		if a == nil {
+			a = &acc{}
+			raw[id] = a
+		}
+		r := interval.Range{Start: fromSec(start), End: fromSec(end)}
+		if kind == string(invoice.Credited) {
+			a.credited = append(a.credited, r)
+		} else {
+			a.charged = append(a.charged, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscription ranges: %w", err)
+	}
+	for id, a := range raw {
+		out[id] = store.BilledSets{Charged: interval.NewSet(a.charged...), Credited: interval.NewSet(a.credited...)}
+	}
+	return out, nil
+}
+
+// --- discounts -------------------------------------------------------------------------------------
+
+// checkDiscount validates one discount.
+func checkDiscount(d billing.Discount) error {
+	var errs []error
+	if d.CustomerID == "" {
+		errs = append(errs, errors.New("customer: required"))
+	}
+	switch d.Scope {
+	case billing.DiscountLine:
+		if d.ResourceID == "" {
+			errs = append(errs, errors.New("resource_id: required for scope line"))
+		}
+	case billing.DiscountRule:
+		if d.RuleType == "" {
+			errs = append(errs, errors.New("rule_type: required for scope rule"))
+		}
+	case billing.DiscountInvoice:
+	default:
+		errs = append(errs, fmt.Errorf("scope %q: want line, rule or invoice", d.Scope))
+	}
+	switch {
+	case d.Percent.IsPos() == d.Amount.IsPos():
+		errs = append(errs, errors.New("percent or amount: give exactly one, positive"))
+	case d.Percent.IsNeg() || d.Amount.IsNeg():
+		errs = append(errs, errors.New("percent and amount must not be negative"))
+	case d.Percent.Cmp(decimal.One) > 0:
+		errs = append(errs, fmt.Errorf("percent %s: want a fraction up to 1, e.g. 0.10", d.Percent))
+	case d.Amount.IsPos() && len(d.Currency) != 3:
+		errs = append(errs, fmt.Errorf("currency %q: a fixed amount needs a 3-letter ISO 4217 code", d.Currency))
+	}
+	if d.Start.IsZero() {
+		errs = append(errs, errors.New("start: required"))
+	} else if !d.End.IsZero() && !d.End.After(d.Start) {
+		errs = append(errs, fmt.Errorf("end %s: must be after start %s", fmtTime(d.End), fmtTime(d.Start)))
+	}
+	return errors.Join(errs...)
+}
+
+// AddDiscounts implements store.Discounts.
+func (s *Store) AddDiscounts(ctx context.Context, ds []billing.Discount) ([]billing.Discount, error) {
+	out := make([]billing.Discount, len(ds))
+	for i, d := range ds {
+		d.Start = interval.Norm(d.Start)
+		if !d.End.IsZero() {
+			d.End = interval.Norm(d.End)
+		}
+		if err := checkDiscount(d); err != nil {
+			return nil, fmt.Errorf("add discounts: discounts[%d] (customer %s): %w", i, d.CustomerID, err)
+		}
+		out[i] = d
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		cc, err := newCustomerCheck(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer cc.Close()
+		for i := range out {
+			d := &out[i]
+			var cur string
+			err := tx.QueryRowContext(ctx, `SELECT currency FROM customers WHERE id = ?`, d.CustomerID).Scan(&cur)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("discounts[%d]: customer %q is unknown", i, d.CustomerID)
+			}
+			if err != nil {
+				return err
+			}
+			if d.Amount.IsPos() && d.Currency != cur {
+				return fmt.Errorf("discounts[%d]: currency %s: the customer %s is billed in %s", i, d.Currency, d.CustomerID, cur)
+			}
+			if err := tx.QueryRowContext(ctx, `
+INSERT INTO discounts (customer_id, scope, rule_type, resource_id, percent, amount, currency, start_at, end_at, reason)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+				d.CustomerID, d.Scope, d.RuleType, d.ResourceID, dec(d.Percent), dec(d.Amount), d.Currency,
+				sec(d.Start), nullSec(d.End), d.Reason).Scan(&d.ID); err != nil {
+				return fmt.Errorf("discounts[%d]: %w", i, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add discounts: %w", err)
+	}
+	return out, nil
+}
+
+// Discounts implements store.Discounts.
+func (s *Store) Discounts(ctx context.Context, customerIDs []string, r interval.Range) ([]billing.Discount, error) {
+	if len(customerIDs) == 0 {
+		return nil, nil
+	}
+	var out []billing.Discount
+	rows, err := s.db.QueryContext(ctx, `
+SELECT d.id, d.customer_id, d.scope, d.rule_type, d.resource_id, d.percent, d.amount, d.currency, d.start_at, d.end_at, d.reason
+FROM json_each(?1) AS c CROSS JOIN discounts AS d ON d.customer_id = c.value
+WHERE d.start_at < ?3 AND (d.end_at IS NULL OR d.end_at > ?2)
+ORDER BY d.customer_id, d.id`, idsJSON(customerIDs), sec(r.Start), sec(r.End))
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		var d billing.Discount
+		var pct, amt string
+		var start int64
+		var end sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.CustomerID, &d.Scope, &d.RuleType, &d.ResourceID, &pct, &amt, &d.Currency, &start, &end, &d.Reason); err != nil {
+			return err
+		}
+		var err error
+		if d.Percent, err = parseDec(pct, "discount percent"); err != nil {
+			return err
+		}
+		if d.Amount, err = parseDec(amt, "discount amount"); err != nil {
+			return err
+		}
+		d.Start, d.End = fromSec(start), fromNullSec(end)
+		out = append(out, d)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("discounts: %w", err)
+	}
+	return out, nil
+}
+
+// --- credit notes ----------------------------------------------------------------------------------
+
+// issueCreditNoteTx issues the credit note of invoice id (already void or being voided in tx)
+// and links it from the invoice.
+func issueCreditNoteTx(ctx context.Context, tx *sql.Tx, id int64, reason string, n store.CreditNoteNumbering, now time.Time) (*invoice.CreditNote, error) {
+	if n.Series == "" || n.Format == nil {
+		return nil, errors.New("credit note numbering: Series and Format are required")
+	}
+	inv, err := scanInvoice(tx.QueryRowContext(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE id = ?`, id))
+	if err != nil {
+		return nil, err
+	}
+	if inv.CreditNote != "" {
+		return nil, fmt.Errorf("invoice %s already has credit note %s", inv.Number, inv.CreditNote)
+	}
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `
+INSERT INTO invoice_series (series, last) VALUES (?, 1)
+ON CONFLICT (series) DO UPDATE SET last = last + 1
+RETURNING last`, n.Series).Scan(&seq); err != nil {
+		return nil, fmt.Errorf("credit note series %s: %w", n.Series, err)
+	}
+	cn := invoice.NewCreditNote(&inv, reason)
+	cn.Number = n.Format(n.Series, seq)
+	cn.IssuedAt = interval.Norm(now)
+	if cn.Number == "" {
+		return nil, fmt.Errorf("credit note series %s: Format returned an empty number for %d", n.Series, seq)
+	}
+	if err := tx.QueryRowContext(ctx, `
+INSERT INTO credit_notes (number, invoice_id, customer_id, issued_at, subtotal, tax_rate, tax, total, reason)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		cn.Number, id, cn.CustomerID, sec(cn.IssuedAt), dec(cn.Subtotal), dec(cn.TaxRate), dec(cn.Tax), dec(cn.Total), reason).Scan(&cn.ID); err != nil {
+		return nil, fmt.Errorf("credit note %s: %w", cn.Number, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE invoices SET credit_note = ? WHERE id = ?`, cn.Number, id); err != nil {
+		return nil, err
+	}
+	return &cn, nil
+}
+
+// IssueCreditNote implements store.CreditNotes.
+func (s *Store) IssueCreditNote(ctx context.Context, number, reason string, n store.CreditNoteNumbering) (*invoice.CreditNote, error) {
+	var cn *invoice.CreditNote
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var status, existing string
+		err := tx.QueryRowContext(ctx, `SELECT id, status, credit_note FROM invoices WHERE number = ?`, number).Scan(&id, &status, &existing)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return store.ErrNotFound
+		case err != nil:
+			return err
+		case existing != "":
+			return fmt.Errorf("already cancelled by credit note %s", existing)
+		case status == string(invoice.Issued):
+			if err := voidTx(ctx, tx, id, reason, ""); err != nil {
+				return err
+			}
+		case status != string(invoice.Void):
+			return fmt.Errorf("invoice is %s: only an issued or void invoice gets a credit note", status)
+		}
+		cn, err = issueCreditNoteTx(ctx, tx, id, reason, n, s.now())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("credit note for invoice %s: %w", number, err)
+	}
+	return cn, nil
+}
+
+const creditNoteCols = `c.id, c.number, i.number, c.customer_id, i.customer_name, i.currency, i.period_start, i.period_end,
+    c.issued_at, c.subtotal, c.tax_rate, c.tax, c.total, c.reason, i.replaced_by`
+
+func scanCreditNote(sc scanner) (invoice.CreditNote, error) {
+	var cn invoice.CreditNote
+	var ps, pe, issued int64
+	var m [4]string
+	err := sc.Scan(&cn.ID, &cn.Number, &cn.Invoice, &cn.CustomerID, &cn.CustomerName, &cn.Currency, &ps, &pe,
+		&issued, &m[0], &m[1], &m[2], &m[3], &cn.Reason, &cn.ReplacedBy)
+	if err != nil {
+		return cn, err
+	}
+	cn.Period = interval.Range{Start: fromSec(ps), End: fromSec(pe)}
+	cn.IssuedAt = fromSec(issued)
+	for i, d := range []*decimal.Decimal{&cn.Subtotal, &cn.TaxRate, &cn.Tax, &cn.Total} {
+		if *d, err = parseDec(m[i], "credit note "+cn.Number); err != nil {
+			return cn, err
+		}
+	}
+	return cn, nil
+}
+
+// GetCreditNote implements store.CreditNotes.
+func (s *Store) GetCreditNote(ctx context.Context, number string) (*invoice.CreditNote, error) {
+	cn, err := scanCreditNote(s.db.QueryRowContext(ctx, `SELECT `+creditNoteCols+`
+FROM credit_notes AS c JOIN invoices AS i ON i.id = c.invoice_id WHERE c.number = ?`, number))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get credit note %s: %w", number, err)
+	}
+	return &cn, nil
+}
+
+// ListCreditNotes implements store.CreditNotes.
+func (s *Store) ListCreditNotes(ctx context.Context, customerID string) ([]invoice.CreditNote, error) {
+	var out []invoice.CreditNote
+	rows, err := s.db.QueryContext(ctx, `SELECT `+creditNoteCols+`
+FROM credit_notes AS c JOIN invoices AS i ON i.id = c.invoice_id
+WHERE ?1 = '' OR c.customer_id = ?1 ORDER BY c.id DESC`, customerID)
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		cn, err := scanCreditNote(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, cn)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list credit notes: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,304 @@
+package storetest
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/ceilometer/notification"
+	"github.com/bilean/bilean/store"
+)
+
+func init() {
+	register(
+		Case{"EventsDuplicateMessageIsNoop", testEventsDuplicate},
+		Case{"EventsOrderedByTheirOwnTime", testEventsOutOfOrder},
+		Case{"EventsChangeClosesAndOpens", testEventsChange},
+		Case{"EventsLateCloseUnsettlesInvoicedSpan", testEventsLateClose},
+		Case{"EventsCloseWithoutProjectFindsResource", testEventsOrphanClose},
+		Case{"EventsUnknownProjects", testEventsUnknownProjects},
+		Case{"EventsQuarantineKeepsEachBodyOnce", testEventsQuarantine},
+		Case{"EventsBatchMixesNewAndKnownResources", testEventsMixedBatch},
+	)
+}
+
+// sec returns a second of 2026-10-03 from 08:00:00 on.
+func at(s int) time.Time {
+	return time.Date(2026, 10, 3, 8, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Second)
+}
+
+func ev(id string, action notification.Action, s int, flavor string) notification.Event {
+	e := notification.Event{
+		MessageID: id, EventType: "compute.instance." + string(action), ResourceType: "os.nova.server",
+		ResourceID: "srv-1", ProjectID: "c1", Action: action, Time: at(s),
+	}
+	if flavor != "" {
+		e.Attributes = map[string]string{"flavor": flavor}
+	}
+	return e
+}
+
+func recordEvents(t *testing.T, es store.Events, b store.EventBatch) store.EventResult {
+	t.Helper()
+	res, err := es.RecordEvents(ctx, b)
+	if err != nil {
+		t.Fatalf("RecordEvents: %v", err)
+	}
+	return res
+}
+
+// spansOf returns the records of a resource as "start-end flavor" in seconds after at(0); an
+// open end is "open".
+func spansOf(t *testing.T, st store.Store, customer, resource string) []string {
+	t.Helper()
+	h, err := st.ResourceHistory(ctx, customer, []string{resource})
+	if err != nil {
+		t.Fatalf("ResourceHistory: %v", err)
+	}
+	var out []string
+	for _, u := range h {
+		for _, r := range u.Records {
+			end := "open"
+			if !r.End.IsZero() {
+				end = fmt.Sprint(int(r.End.Sub(at(0)).Seconds()))
+			}
+			out = append(out, fmt.Sprintf("%d-%s %s", int(r.Start.Sub(at(0)).Seconds()), end, r.Attributes["flavor"]))
+			if r.Source != store.ListenerSource || r.ResourceType != u.ResourceType {
+				t.Errorf("record %+v: want source %s", r, store.ListenerSource)
+			}
+		}
+	}
+	return out
+}
+
+func wantSpans(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
+		t.Errorf("records = %q, want %q", got, want)
+	}
+}
+
+func testEventsDuplicate(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	seed(t, st)
+	res := recordEvents(t, es, store.EventBatch{Events: []notification.Event{ev("m1", notification.Open, 10, "m1.small")}})
+	if res.Recorded != 1 || res.Duplicates != 0 || !reflect.DeepEqual(res.Customers, []string{"c1"}) {
+		t.Errorf("first delivery: %+v, want 1 recorded, customers [c1]", res)
+	}
+	// Redelivered twice, once in the same batch as itself.
+	dup := ev("m1", notification.Open, 10, "m1.small")
+	res = recordEvents(t, es, store.EventBatch{Events: []notification.Event{dup, dup}})
+	if res.Recorded != 0 || res.Duplicates != 2 || len(res.Customers) != 0 {
+		t.Errorf("redelivery: %+v, want 0 recorded, 2 duplicates, no customer changed", res)
+	}
+	wantSpans(t, spansOf(t, st, "c1", "srv-1"), "10-open m1.small")
+	h, _ := st.ResourceHistory(ctx, "c1", []string{"srv-1"})
+	if v := h[0].Records[0].Version; v != 1 {
+		t.Errorf("version after duplicates = %d, want 1 (untouched)", v)
+	}
+}
+
+func testEventsOutOfOrder(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	seed(t, st)
+	// The delete arrives first: nothing is open, nothing is billed.
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{ev("del", notification.Close, 3600, "")}})
+	wantSpans(t, spansOf(t, st, "c1", "srv-1"))
+	// Then its create: one span [10, 3600).
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{ev("new", notification.Open, 10, "m1.small")}})
+	wantSpans(t, spansOf(t, st, "c1", "srv-1"), "10-3600 m1.small")
+	// A resize that happened in between arrives last: the span splits at its second.
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{ev("rsz", notification.Change, 600, "m1.large")}})
+	wantSpans(t, spansOf(t, st, "c1", "srv-1"), "10-600 m1.small", "600-3600 m1.large")
+	// Created and deleted within the same second, in one batch given backwards: zero seconds.
+	e1, e2 := ev("z-del", notification.Close, 50, ""), ev("z-new", notification.Open, 50, "m1.tiny")
+	e1.ResourceID, e2.ResourceID = "srv-z", "srv-z"
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{e1, e2}})
+	wantSpans(t, spansOf(t, st, "c1", "srv-z"))
+}
+
+func testEventsChange(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	seed(t, st)
+	power := func(id string, s int, state string) notification.Event {
+		e := ev(id, notification.Change, s, "m1.small")
+		e.Attributes["state"] = state
+		return e
+	}
+	open := ev("a", notification.Open, 0, "m1.small")
+	open.Attributes["state"] = "active"
+	// The legacy and the versioned create of the same server: one span, not two.
+	twin := open
+	twin.MessageID = "a-versioned"
+	res := recordEvents(t, es, store.EventBatch{Events: []notification.Event{
+		open, twin,
+		power("b", 100, "stopped"),
+		power("c", 200, "active"),
+		power("d", 250, "active"), // nothing changes
+		ev("e", notification.Close, 300, ""),
+		ev("f", notification.Change, 400, "m1.large"), // after the delete: ignored
+	}})
+	if res.Recorded != 7 {
+		t.Errorf("recorded = %d, want 7", res.Recorded)
+	}
+	wantSpans(t, spansOf(t, st, "c1", "srv-1"), "0-100 m1.small", "100-200 m1.small", "200-300 m1.small")
+	h, _ := st.ResourceHistory(ctx, "c1", []string{"srv-1"})
+	var states []string
+	for _, r := range h[0].Records {
+		states = append(states, r.Attributes["state"])
+	}
+	if !reflect.DeepEqual(states, []string{"active", "stopped", "active"}) {
+		t.Errorf("states = %v, want active, stopped, active", states)
+	}
+	// A change whose attributes equal the current ones, arriving late, leaves the records alone.
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{power("g", 50, "active")}})
+	wantSpans(t, spansOf(t, st, "c1", "srv-1"), "0-100 m1.small", "100-200 m1.small", "200-300 m1.small")
+	// A late stop before the one at 100 moves the boundary: the record starting at 100 goes.
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{power("h", 60, "stopped")}})
+	wantSpans(t, spansOf(t, st, "c1", "srv-1"), "0-60 m1.small", "60-200 m1.small", "200-300 m1.small")
+}
+
+func testEventsLateClose(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	seed(t, st)
+	open := ev("o", notification.Open, 0, "m1.small")
+	open.Time = day(10, 1)
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{open}})
+	u := usage(t, st, day(11, 1), "c1")
+	ref := refsOf(u["srv-1"])[day(10, 1)]
+	mustFinalize(t, st, inv("c1", month(10), charge("srv-1", month(10))), ref)
+	h, _ := st.ResourceHistory(ctx, "c1", []string{"srv-1"})
+	if !h[0].Records[0].Settled {
+		t.Skip("the finalized open span is not settled by this backend's Finalize; nothing to unsettle")
+	}
+	// The delete of October 20 arrives after October was invoiced as a whole month.
+	cl := ev("c", notification.Close, 0, "")
+	cl.Time = day(10, 20)
+	res := recordEvents(t, es, store.EventBatch{Events: []notification.Event{cl}})
+	if !reflect.DeepEqual(res.Customers, []string{"c1"}) {
+		t.Errorf("customers changed = %v, want [c1]", res.Customers)
+	}
+	h, _ = st.ResourceHistory(ctx, "c1", []string{"srv-1"})
+	r := h[0].Records[0]
+	if r.Settled || r.Version != ref.Version+1 || !r.End.Equal(day(10, 20)) {
+		t.Errorf("record after the late close = %+v, want unsettled, version %d, ending October 20", r, ref.Version+1)
+	}
+	wantSet(t, "charged", h[0].Charged, month(10))
+}
+
+func testEventsOrphanClose(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	seed(t, st)
+	fip := func(id string, action notification.Action, s int, project string) notification.Event {
+		return notification.Event{MessageID: id, EventType: "floatingip." + string(action), ResourceType: "os.neutron.floatingip",
+			ResourceID: "fip-1", ProjectID: project, Action: action, Time: at(s)}
+	}
+	// The delete carries only the id and arrives before the create.
+	res := recordEvents(t, es, store.EventBatch{Events: []notification.Event{fip("d", notification.Close, 500, "")}})
+	if res.Recorded != 1 || res.Pending != 1 {
+		t.Errorf("orphan close: %+v, want recorded and pending", res)
+	}
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{fip("c", notification.Open, 20, "c2")}})
+	wantSpans(t, spansOf(t, st, "c2", "fip-1"), "20-500 ")
+	// The other way round: created, then a delete without a project closes it.
+	g := func(e notification.Event) notification.Event { e.ResourceID = "fip-2"; e.MessageID += "2"; return e }
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{g(fip("c", notification.Open, 30, "c2"))}})
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{g(fip("d", notification.Close, 90, ""))}})
+	wantSpans(t, spansOf(t, st, "c2", "fip-2"), "30-90 ")
+	evs, err := es.ResourceEvents(ctx, "fip-1")
+	if err != nil || len(evs) != 2 || evs[0].Action != notification.Open || evs[1].ProjectID != "c2" {
+		t.Errorf("ResourceEvents(fip-1) = %+v, %v; want the open, then the close adopted by c2", evs, err)
+	}
+}
+
+func testEventsUnknownProjects(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	seed(t, st)
+	e := ev("x1", notification.Open, 0, "m1.small")
+	e.ProjectID = "p-new"
+	// Without a template, events of unknown projects are refused (the listener quarantines them).
+	res := recordEvents(t, es, store.EventBatch{Events: []notification.Event{ev("k", notification.Open, 0, "m1.tiny"), e}})
+	if !reflect.DeepEqual(res.Refused, []int{1}) || res.Recorded != 1 {
+		t.Errorf("no template: %+v, want events[1] refused, 1 recorded", res)
+	}
+	// With one, the project becomes a customer on first sight, with the template's defaults.
+	tpl := &billing.Customer{Currency: "USD", Policy: "standard"}
+	res = recordEvents(t, es, store.EventBatch{Events: []notification.Event{e}, NewCustomer: tpl})
+	if !reflect.DeepEqual(res.CreatedCustomers, []string{"p-new"}) || res.Recorded != 1 {
+		t.Errorf("template: %+v, want p-new created and the event recorded", res)
+	}
+	cs, err := st.GetCustomers(ctx, []string{"p-new"})
+	if err != nil || len(cs) != 1 || cs[0].Currency != "USD" || cs[0].Policy != "standard" || cs[0].Status != billing.Active {
+		t.Fatalf("created customer = %+v, %v; want active, USD, policy standard", cs, err)
+	}
+	wantSpans(t, spansOf(t, st, "p-new", "srv-1"), "0-open m1.small")
+	// identity.project.created creates, identity.project.deleted closes.
+	proj := func(id string, a notification.Action, s int) notification.Event {
+		return notification.Event{MessageID: id, EventType: "identity.project", ResourceType: notification.CustomerType,
+			ResourceID: "p-k", ProjectID: "p-k", Action: a, Time: at(s)}
+	}
+	res = recordEvents(t, es, store.EventBatch{Events: []notification.Event{proj("pc", notification.Open, 0)}, NewCustomer: tpl})
+	if !reflect.DeepEqual(res.CreatedCustomers, []string{"p-k"}) {
+		t.Errorf("project created: %+v, want p-k created", res)
+	}
+	res = recordEvents(t, es, store.EventBatch{Events: []notification.Event{proj("pd", notification.Close, 99)}, NewCustomer: tpl})
+	cs, _ = st.GetCustomers(ctx, []string{"p-k"})
+	if len(cs) != 1 || cs[0].Status != billing.Closed || !reflect.DeepEqual(res.Customers, []string{"p-k"}) {
+		t.Errorf("project deleted: customer %+v, result %+v; want closed", cs, res)
+	}
+	// A deleted project that was never a customer is not created.
+	res = recordEvents(t, es, store.EventBatch{Events: []notification.Event{func() notification.Event {
+		e := proj("pd2", notification.Close, 5)
+		e.ResourceID, e.ProjectID = "p-gone", "p-gone"
+		return e
+	}()}, NewCustomer: tpl})
+	if len(res.CreatedCustomers) != 0 {
+		t.Errorf("deleted unknown project created %v", res.CreatedCustomers)
+	}
+}
+
+func testEventsQuarantine(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	q := store.QuarantinedMessage{Reason: notification.ReasonUnparseable, Detail: "body is not JSON", Exchange: "nova",
+		RoutingKey: "notifications.info", Body: []byte("\x00\xffgarbage")}
+	q2 := store.QuarantinedMessage{Reason: notification.ReasonUnknownEvent, EventType: "orchestration.stack.create.end",
+		MessageID: "m-9", Body: []byte(`{"event_type":"orchestration.stack.create.end","payload":{}}`)}
+	res := recordEvents(t, es, store.EventBatch{Quarantine: []store.QuarantinedMessage{q, q2}})
+	if res.Quarantined != 2 {
+		t.Errorf("quarantined = %d, want 2", res.Quarantined)
+	}
+	res = recordEvents(t, es, store.EventBatch{Quarantine: []store.QuarantinedMessage{q}}) // redelivered
+	if res.Quarantined != 0 {
+		t.Errorf("redelivered garbage quarantined again: %+v", res)
+	}
+	got, err := es.Quarantined(ctx, 0)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Quarantined = %+v, %v; want 2 messages", got, err)
+	}
+	if string(got[0].Body) != string(q.Body) || got[0].Reason != q.Reason || got[0].Exchange != "nova" ||
+		got[1].EventType != q2.EventType || got[1].MessageID != "m-9" {
+		t.Errorf("Quarantined = %+v, want the bodies and reasons as given", got)
+	}
+}
+
+// One batch holds a resource seen before (its stored events and records are read back), a new
+// one (nothing to read), a redelivery and a close that arrives before its open.
+func testEventsMixedBatch(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	seed(t, st)
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{ev("a-open", notification.Open, 0, "m1.small")}})
+	on := func(e notification.Event, resource string) notification.Event { e.ResourceID = resource; return e }
+	res := recordEvents(t, es, store.EventBatch{Events: []notification.Event{
+		ev("a-open", notification.Open, 0, "m1.small"),         // redelivered: a no-op
+		ev("a-resize", notification.Change, 100, "m1.large"),   // srv-1: stored before this batch
+		on(ev("b-close", notification.Close, 80, ""), "srv-2"), // srv-2: new, its close first
+		on(ev("b-open", notification.Open, 50, "m1.tiny"), "srv-2"),
+	}})
+	if res.Recorded != 3 || res.Duplicates != 1 || !reflect.DeepEqual(res.Customers, []string{"c1"}) {
+		t.Errorf("mixed batch: %+v, want 3 recorded, 1 duplicate, customers [c1]", res)
+	}
+	wantSpans(t, spansOf(t, st, "c1", "srv-1"), "0-100 m1.small", "100-open m1.large")
+	wantSpans(t, spansOf(t, st, "c1", "srv-2"), "50-80 m1.tiny")
+}
