@@ -43,12 +43,43 @@ func (s *Store) RecordEvents(ctx context.Context, b store.EventBatch) (store.Eve
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res = store.EventResult{}
-		return recordEventsTx(ctx, tx, b, received.Unix(), &res)
+		// The balance triggers on usage_records stand aside for this transaction; each customer
+		// whose records changed is marked once at the end instead of once per record.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO balance_burn_pause (one) VALUES (1)`); err != nil {
+			return fmt.Errorf("pause balance triggers: %w", err)
+		}
+		if err := recordEventsTx(ctx, tx, b, received.Unix(), &res); err != nil {
+			return err
+		}
+		if err := bumpBurnMarks(ctx, tx, res.Customers); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM balance_burn_pause`)
+		return err
 	})
 	if err != nil {
 		return store.EventResult{}, fmt.Errorf("record events: %w", err)
 	}
 	return res, nil
+}
+
+// bumpBurnMarks does for a batch what the balance triggers do per record: it counts one change
+// for each customer, so their stored burn states become stale.
+func bumpBurnMarks(ctx context.Context, tx *sql.Tx, customers []string) error {
+	if len(customers) == 0 {
+		return nil
+	}
+	ids, err := json.Marshal(customers)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `
+INSERT INTO balance_burn (customer_id, changes) SELECT value, 1 FROM json_each(?1) WHERE true
+ON CONFLICT (customer_id) DO UPDATE SET changes = changes + 1`, string(ids))
+	if err != nil {
+		return fmt.Errorf("mark balances stale: %w", err)
+	}
+	return nil
 }
 
 func recordEventsTx(ctx context.Context, tx *sql.Tx, b store.EventBatch, received int64, res *store.EventResult) error {

@@ -21,6 +21,7 @@ func init() {
 		Case{"EventsUnknownProjects", testEventsUnknownProjects},
 		Case{"EventsQuarantineKeepsEachBodyOnce", testEventsQuarantine},
 		Case{"EventsBatchMixesNewAndKnownResources", testEventsMixedBatch},
+		Case{"EventsMarkBalancesStaleOncePerBatch", testEventsMarkBalances},
 	)
 }
 
@@ -301,4 +302,32 @@ func testEventsMixedBatch(t *testing.T, st store.Store) {
 	}
 	wantSpans(t, spansOf(t, st, "c1", "srv-1"), "0-100 m1.small", "100-open m1.large")
 	wantSpans(t, spansOf(t, st, "c1", "srv-2"), "50-80 m1.tiny")
+}
+
+// testEventsMarkBalancesStale: a batch that changes a customer's spans makes its stored burn state
+// stale (the balance jobs recompute it), and a batch of duplicates does not.
+func testEventsMarkBalances(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	bs := capability[store.Balances](t, st)
+	seed(t, st)
+	marks := func() int64 {
+		t.Helper()
+		m, err := bs.BurnMarks(ctx, []string{"c1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m["c1"]
+	}
+	before := marks()
+	open := ev("b1", notification.Open, 10, "m1.small")
+	resize := ev("b2", notification.Change, 20, "m1.large")
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{open, resize}})
+	after := marks()
+	if after <= before {
+		t.Fatalf("burn mark %d → %d after a batch that opened and changed spans: want it bumped", before, after)
+	}
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{open}})
+	if m := marks(); m != after {
+		t.Errorf("burn mark %d → %d after a batch of duplicates: want it unchanged", after, m)
+	}
 }

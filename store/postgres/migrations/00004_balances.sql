@@ -53,20 +53,37 @@ CREATE TABLE recharge_notes (
 );
 
 -- balance_burn_bump bumps the counter of each named customer once, in customer order (two
--- transactions bumping the same customers lock their rows in the same order).
+-- transactions bumping the same customers lock their rows in the same order). PL/pgSQL rather
+-- than SQL so that its plan is cached per session.
 -- +goose StatementBegin
-CREATE FUNCTION balance_burn_bump(ids text[]) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO balance_burn AS b (customer_id, changes)
-    SELECT DISTINCT id, 1 FROM unnest(ids) AS id WHERE id IS NOT NULL ORDER BY id
-    ON CONFLICT (customer_id) DO UPDATE SET changes = b.changes + 1
+CREATE FUNCTION balance_burn_bump(ids text[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF cardinality(ids) > 0 THEN
+        INSERT INTO balance_burn AS b (customer_id, changes)
+        SELECT DISTINCT id, 1 FROM unnest(ids) AS id WHERE id IS NOT NULL ORDER BY id
+        ON CONFLICT (customer_id) DO UPDATE SET changes = b.changes + 1;
+    END IF;
+END;
+$$;
+-- +goose StatementEnd
+
+-- balance_burn_keys bumps the customers of the resources with these keys. The keys are gathered
+-- from the transition table first and looked up through the primary key: a join of the
+-- transition table (whose size the planner cannot know) with resources would scan resources.
+-- +goose StatementBegin
+CREATE FUNCTION balance_burn_keys(keys bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF cardinality(keys) > 0 THEN
+        PERFORM balance_burn_bump(ARRAY(SELECT DISTINCT customer_id FROM resources WHERE key = ANY(keys)));
+    END IF;
+END;
 $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE FUNCTION balance_burn_records_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM balance_burn_bump(ARRAY(
-        SELECT DISTINCT r.customer_id FROM new_rows AS n JOIN resources AS r ON r.key = n.resource_key));
+    PERFORM balance_burn_keys(ARRAY(SELECT DISTINCT resource_key FROM new_rows));
     RETURN NULL;
 END;
 $$;
@@ -78,9 +95,9 @@ FOR EACH STATEMENT EXECUTE FUNCTION balance_burn_records_inserted();
 -- +goose StatementBegin
 CREATE FUNCTION balance_burn_records_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM balance_burn_bump(ARRAY(
-        SELECT DISTINCT r.customer_id
-        FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id JOIN resources AS r ON r.key = n.resource_key
+    PERFORM balance_burn_keys(ARRAY(
+        SELECT DISTINCT n.resource_key
+        FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id
         WHERE n.end_at IS DISTINCT FROM o.end_at OR n.attributes <> o.attributes
            OR n.settled <> o.settled OR n.version <> o.version));
     RETURN NULL;
@@ -95,8 +112,7 @@ FOR EACH STATEMENT EXECUTE FUNCTION balance_burn_records_updated();
 -- +goose StatementBegin
 CREATE FUNCTION balance_burn_records_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM balance_burn_bump(ARRAY(
-        SELECT DISTINCT r.customer_id FROM old_rows AS o JOIN resources AS r ON r.key = o.resource_key));
+    PERFORM balance_burn_keys(ARRAY(SELECT DISTINCT resource_key FROM old_rows));
     RETURN NULL;
 END;
 $$;
@@ -159,6 +175,7 @@ DROP TRIGGER balance_burn_records_updated ON usage_records;
 DROP FUNCTION balance_burn_records_updated();
 DROP TRIGGER balance_burn_records_inserted ON usage_records;
 DROP FUNCTION balance_burn_records_inserted();
+DROP FUNCTION balance_burn_keys(bigint[]);
 DROP FUNCTION balance_burn_bump(text[]);
 DROP TABLE recharge_notes;
 DROP TABLE balance_audit;
