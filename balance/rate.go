@@ -159,18 +159,7 @@ func policyVersion(run *pipeline.Run, name string, t time.Time) (*rating.Policy,
 // calculation chooses it: the subscription active then, else the customer's policy, else the
 // configured default.
 func policyAt(run *pipeline.Run, it *pipeline.Item, t time.Time, fallback string) (*rating.Policy, error) {
-	name := ""
-	for _, sub := range it.Subscriptions {
-		if sub.Range().Contains(t) {
-			name = sub.Policy
-		}
-	}
-	if name == "" {
-		name = it.Customer.Policy
-	}
-	if name == "" {
-		name = fallback
-	}
+	name := it.PolicyName(t, fallback)
 	if name == "" {
 		return nil, fmt.Errorf("no subscription or default policy covers %s", t.Format(time.RFC3339))
 	}

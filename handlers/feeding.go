@@ -193,18 +193,7 @@ func (h *Feeding) loadUsage(ctx context.Context, run *pipeline.Run, ids []string
 // policyAt returns the policy that prices a second for a customer: the subscription active then,
 // else the customer's default policy, else the configured default.
 func policyAt(run *pipeline.Run, it *pipeline.Item, t time.Time, fallback string) (*rating.Policy, error) {
-	name := ""
-	for _, s := range it.Subscriptions {
-		if s.Range().Contains(t) {
-			name = s.Policy
-		}
-	}
-	if name == "" {
-		name = it.Customer.Policy
-	}
-	if name == "" {
-		name = fallback
-	}
+	name := it.PolicyName(t, fallback)
 	if name == "" {
 		return nil, fmt.Errorf("no subscription or default policy covers %s", t.Format(time.RFC3339))
 	}

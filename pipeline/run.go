@@ -190,3 +190,22 @@ func (s *Stats) SortedOutcomes() []Outcome {
 	sort.Slice(out, func(i, j int) bool { return out[i].CustomerID < out[j].CustomerID })
 	return out
 }
+
+// PolicyName names the policy that prices second t for the item's customer: the subscription in
+// force then, else the customer's own policy, else fallback (billing.default_policy). It is empty
+// when none applies.
+func (it *Item) PolicyName(t time.Time, fallback string) string {
+	name := ""
+	for _, s := range it.Subscriptions {
+		if s.Range().Contains(t) {
+			name = s.Policy
+		}
+	}
+	if name == "" {
+		name = it.Customer.Policy
+	}
+	if name == "" {
+		name = fallback
+	}
+	return name
+}
