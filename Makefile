@@ -27,7 +27,7 @@ bench:
 	$(GO) test -run '^$$' -bench PDF10kParallel -benchtime 1x ./invoice/render/
 	$(GO) test -run '^$$' -bench 'Import|ExclusionKeys' -benchtime 1x -timeout 30m ./store/postgres/
 	$(GO) test -run '^$$' -bench Finalize -benchtime 2000x ./store/postgres/
-	$(GO) test -run '^$$' -bench 'Capture/defaults' -benchtime 100000x -timeout 30m ./ceilometer/listener/
+	$(GO) test -run '^$$' -bench 'Capture/(defaults|postgres)' -benchtime 100000x -timeout 30m ./ceilometer/listener/
 	$(GO) test -run '^$$' -bench RecordEvents -benchtime 100000x -benchmem ./ceilometer/listener/
 	$(GO) test -run '^$$' -bench ParseEvent -benchmem ./ceilometer/notification/
 	$(GO) test -run '^$$' -bench BalanceQuery -benchtime 20000x ./balance/

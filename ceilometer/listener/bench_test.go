@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/bilean/bilean/store/postgres"
+	"github.com/bilean/bilean/store/postgres/pgtest"
+	"github.com/jackc/pgx/v5"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -40,15 +43,46 @@ func BenchmarkCapture(b *testing.B) {
 		if tc.prefetch == 0 {
 			name = "defaults"
 		}
-		b.Run(name, func(b *testing.B) { benchCapture(b, tc.prefetch, tc.batch) })
+		b.Run(name, func(b *testing.B) { benchCapture(b, tc.prefetch, tc.batch, sqliteEvents) })
+	}
+	b.Run("postgres/defaults", func(b *testing.B) { benchCapture(b, 0, 0, postgresEvents) })
+}
+
+// eventStore opens a fresh event store for a benchmark and returns it with a function counting
+// its stored events.
+type eventStore func(b *testing.B) (store.Events, func() int)
+
+func sqliteEvents(b *testing.B) (store.Events, func() int) {
+	st := openStore(b)
+	return st, func() int { return count(b, st, `SELECT COUNT(*) FROM events`) }
+}
+
+func postgresEvents(b *testing.B) (store.Events, func() int) {
+	url := pgtest.URL(b)
+	st, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st, func() int {
+		conn, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return n
 	}
 }
 
-func benchCapture(b *testing.B, prefetch, batch int) {
+func benchCapture(b *testing.B, prefetch, batch int, open eventStore) {
 	conn := rabbit(b)
 	cfg := topology(b, conn)
 	cfg.Prefetch, cfg.BatchSize, cfg.BatchWait = prefetch, batch, 0 // 0: the listener's defaults
-	st := openStore(b)
+	st, events := open(b)
 	if err := publishAll(b, conn, cfg.Exchanges[0], bodies(b, b.N)); err != nil {
 		b.Fatal(err)
 	}
@@ -82,7 +116,7 @@ func benchCapture(b *testing.B, prefetch, batch int) {
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
-	if n := count(b, st, `SELECT COUNT(*) FROM events`); n != b.N {
+	if n := events(); n != b.N {
 		b.Fatalf("events = %d, want %d", n, b.N)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")

@@ -95,11 +95,6 @@ func BenchmarkFinalize(b *testing.B) {
 			const customers = 2000
 			ctx := context.Background()
 			st := open(b)
-			if os.Getenv("H1B_NO_BURN") != "" {
-				if _, err := st.Pool().Exec(ctx, `ALTER TABLE usage_records DISABLE TRIGGER USER; ALTER TABLE invoices DISABLE TRIGGER USER`); err != nil {
-					b.Fatal(err)
-				}
-			}
 			if !tc.exclusion {
 				if _, err := st.Pool().Exec(ctx, `ALTER TABLE billed_ranges DROP CONSTRAINT billed_ranges_no_overlap`); err != nil {
 					b.Fatal(err)
