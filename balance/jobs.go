@@ -354,13 +354,13 @@ func (s *Service) lift(ctx context.Context, c billing.Customer, f store.Freeze, 
 	return msgs, s.notifier().Notify(ctx, Notice{Kind: NoticeUnfrozen, Customer: c, At: now, Detail: reason, DryRun: f.DryRun})
 }
 
-// Loop runs the jobs every balance.job_interval until ctx ends (for `bilean listen`). Errors
-// are logged, never fatal.
+// Loop runs RunPass (held notices, then the jobs) every balance.job_interval until ctx ends
+// (for `bilean listen`). Errors are logged, never fatal.
 func (s *Service) Loop(ctx context.Context) {
 	t := time.NewTicker(s.Config.Balance.JobInterval)
 	defer t.Stop()
 	for {
-		rep, err := s.RunJobs(ctx)
+		rep, err := s.RunPass(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.Log.Error("balance jobs", "err", err)
 		} else if err == nil {

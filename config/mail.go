@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// Mail configures SMTP delivery of invoices by the email handler.
+// Mail configures SMTP delivery: invoices by the email handler, and prepaid-balance notices
+// (warning, depletion, freeze, lift) by the balance jobs.
 //
 //	mail:
 //	  host: smtp.example.com

@@ -3,12 +3,9 @@ package handlers
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,11 +15,11 @@ import (
 	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/invoice/render"
+	"github.com/bilean/bilean/mailer"
 	"github.com/bilean/bilean/pipeline"
 	"github.com/bilean/bilean/store"
 	"github.com/bilean/bilean/templates"
 	gomail "github.com/wneessen/go-mail"
-	"github.com/wneessen/go-mail/smtp"
 	"gopkg.in/yaml.v3"
 )
 
@@ -135,12 +132,10 @@ func NewEmail(env pipeline.Env, c EmailConfig) (*Email, error) {
 		}
 		h.renderers = append(h.renderers, r)
 	}
-	from, err := mail.ParseAddress(cfg.Mail.From)
-	if err != nil {
-		return nil, fmt.Errorf("mail.from %q: %w", cfg.Mail.From, err)
+	if h.domain, err = mailer.Domain(cfg.Mail.From); err != nil {
+		return nil, err
 	}
-	_, h.domain, _ = strings.Cut(from.Address, "@")
-	if h.client, err = newMailClient(cfg.Mail); err != nil {
+	if h.client, err = mailer.NewClient(cfg.Mail); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -162,29 +157,6 @@ func renderStepConfig(cfg *config.Config) (RenderConfig, error) {
 		rc.Formats = []string{"csv"}
 	}
 	return rc, nil
-}
-
-// newMailClient builds the go-mail client for the mail section. The password is handed to the
-// client only; go-mail does not log authentication data unless told to.
-func newMailClient(m config.Mail) (*gomail.Client, error) {
-	opts := []gomail.Option{gomail.WithPort(m.Port), gomail.WithTimeout(m.Timeout)}
-	switch m.TLS {
-	case config.MailTLSNone:
-		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
-	case config.MailTLSImplicit:
-		opts = append(opts, gomail.WithSSL())
-	default:
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
-	}
-	if m.Username != "" {
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
-			gomail.WithUsername(m.Username), gomail.WithPassword(m.Password.Reveal()))
-	}
-	c, err := gomail.NewClient(m.Host, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("mail client for %s:%d: %w", m.Host, m.Port, err)
-	}
-	return c, nil
 }
 
 // Start refuses an interim run and reconciles deliveries an earlier run left in sending.
@@ -245,8 +217,8 @@ func (h *Email) Handle(ctx context.Context, b *pipeline.Batch) error {
 	if err != nil {
 		return err
 	}
-	s := &session{h: h}
-	defer s.close()
+	s := mailer.NewSession(h.client)
+	defer s.Close()
 	for _, d := range queued {
 		if d.State != store.DeliveryPending || d.NextAttempt.After(now) {
 			continue // sent, failed, waiting for its backoff (Finish) …
@@ -270,8 +242,8 @@ func (h *Email) Finish(ctx context.Context, r *pipeline.Run) error {
 // Flush sends the pending entries, waiting for their backoff, until each is sent, given up on
 // for this run, or the run is interrupted.
 func (h *Email) Flush(ctx context.Context) error {
-	s := &session{h: h}
-	defer s.close()
+	s := mailer.NewSession(h.client)
+	defer s.Close()
 	for {
 		pending, err := h.outbox.Deliveries(ctx, store.DeliveryFilter{States: []store.DeliveryState{store.DeliveryPending}})
 		if err != nil {
@@ -298,7 +270,7 @@ func (h *Email) Flush(ctx context.Context) error {
 			return nil
 		}
 		if d := wait.Sub(h.now()); d > 0 {
-			s.close() // do not hold a connection while waiting
+			s.Close() // do not hold a connection while waiting
 			h.mu.Lock()
 			runCtx := h.runCtx
 			h.mu.Unlock()
@@ -322,7 +294,7 @@ func (h *Email) triedThisRun(id int64) int {
 // deliver sends one pending entry. inv and files are the invoice and its documents when this
 // run made them; otherwise the invoice is loaded and its documents rendered again. It returns an
 // error only when the store fails.
-func (h *Email) deliver(ctx context.Context, s *session, d store.Delivery, inv *invoice.Invoice, files []string) error {
+func (h *Email) deliver(ctx context.Context, s *mailer.Session, d store.Delivery, inv *invoice.Invoice, files []string) error {
 	if inv == nil {
 		var err error
 		if inv, err = h.invoices.GetInvoice(ctx, d.Invoice); err != nil {
@@ -337,7 +309,7 @@ func (h *Email) deliver(ctx context.Context, s *session, d store.Delivery, inv *
 		}
 		return err
 	}
-	msgID, err := newMessageID(d.Invoice, h.domain)
+	msgID, err := mailer.NewMessageID(d.Invoice, h.domain)
 	if err != nil {
 		return err
 	}
@@ -355,7 +327,7 @@ func (h *Email) deliver(ctx context.Context, s *session, d store.Delivery, inv *
 	var sendErr error
 	msg, buildErr := h.message(claimed, inv, files)
 	if buildErr == nil {
-		sendErr = s.send(ctx, msg)
+		sendErr = s.Send(ctx, msg)
 	}
 	o := h.outcome(claimed, msg, buildErr, sendErr)
 	if err := h.outbox.CompleteDelivery(ctx, d.ID, o); err != nil {
@@ -377,30 +349,25 @@ func (h *Email) deliver(ctx context.Context, s *session, d store.Delivery, inv *
 func (h *Email) outcome(d store.Delivery, msg *gomail.Msg, buildErr, sendErr error) store.DeliveryOutcome {
 	now := h.now()
 	o := store.DeliveryOutcome{At: now}
-	switch {
-	case buildErr != nil:
+	if buildErr != nil {
 		o.State, o.Error = store.DeliveryFailed, buildErr.Error()
 		return o
-	case sendErr == nil || (msg != nil && msg.IsDelivered()):
-		// go-mail marks the message delivered once the server accepted it; an error after
-		// that (the RSET that follows) changes nothing.
+	}
+	switch mailer.Classify(msg, sendErr) {
+	case mailer.Sent:
 		o.State = store.DeliverySent
 		return o
-	}
-	o.Error = sendErr.Error()
-	var se *gomail.SendError
-	isSend := errors.As(sendErr, &se)
-	switch {
-	case isSend && se.ErrorCode() >= 500:
-		o.State = store.DeliveryFailed
+	case mailer.Permanent:
+		o.State, o.Error = store.DeliveryFailed, sendErr.Error()
 		return o
-	case isSend && se.ErrorCode() == 0 && se.Reason == gomail.ErrSMTPDataClose:
+	case mailer.Uncertain:
 		// The message's final dot may have reached the server, and no reply came back.
 		o.State = store.DeliveryUnknown
-		o.Error = "connection lost before the server's reply to the message: it may have been accepted; check the Message-ID in the mail server's log (" + o.Error + ")"
+		o.Error = mailer.UncertainHint + " (" + sendErr.Error() + ")"
 		return o
 	}
 	// 4xx replies, refused or broken connections, timeouts: try again later.
+	o.Error = sendErr.Error()
 	if d.Attempts >= h.mail.MaxAttempts {
 		o.State = store.DeliveryFailed
 		o.Error = fmt.Sprintf("gave up after %d attempts: %s", d.Attempts, o.Error)
@@ -429,31 +396,22 @@ func (h *Email) message(d store.Delivery, inv *invoice.Invoice, files []string) 
 	if err != nil {
 		return nil, err
 	}
-	m := gomail.NewMsg()
-	m.SetMessageIDWithValue(d.MessageID)
-	m.SetDateWithValue(h.now())
-	m.SetGenHeader(gomail.Header("X-Bilean-Invoice"), inv.Number)
-	m.SetGenHeader(gomail.Header("Auto-Submitted"), "auto-generated")
-	if err := m.From(h.mail.From); err != nil {
-		return nil, fmt.Errorf("mail.from %q: %w", h.mail.From, err)
+	m, err := mailer.Build(mailer.Message{
+		MessageID: d.MessageID,
+		Date:      h.now(),
+		Headers:   []mailer.Header{{Name: "X-Bilean-Invoice", Value: inv.Number}, {Name: "Auto-Submitted", Value: "auto-generated"}},
+		From:      h.mail.From,
+		To:        d.To,
+		ToField:   "customer " + d.CustomerID + " contacts",
+		Bcc:       d.Bcc,
+		ReplyTo:   h.mail.ReplyTo,
+		Subject:   content.Subject,
+		Text:      content.Text,
+		HTML:      content.HTML,
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := m.To(d.To...); err != nil {
-		return nil, fmt.Errorf("customer %s contacts %q: %w", d.CustomerID, d.To, err)
-	}
-	if len(d.Bcc) > 0 {
-		// Bcc is in the envelope only: go-mail never writes a Bcc header.
-		if err := m.Bcc(d.Bcc...); err != nil {
-			return nil, fmt.Errorf("mail.bcc %q: %w", d.Bcc, err)
-		}
-	}
-	if h.mail.ReplyTo != "" {
-		if err := m.ReplyTo(h.mail.ReplyTo); err != nil {
-			return nil, fmt.Errorf("mail.reply_to %q: %w", h.mail.ReplyTo, err)
-		}
-	}
-	m.Subject(content.Subject)
-	m.SetBodyString(gomail.TypeTextPlain, content.Text)
-	m.AddAlternativeString(gomail.TypeTextHTML, content.HTML)
 	for _, a := range atts {
 		if err := m.AttachReader(a.name, bytes.NewReader(a.data), gomail.WithFileContentType(contentType(a.name))); err != nil {
 			return nil, fmt.Errorf("attach %s: %w", a.name, err)
@@ -514,57 +472,5 @@ func contentType(name string) gomail.ContentType {
 		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 	default:
 		return gomail.TypeAppOctetStream
-	}
-}
-
-// newMessageID returns a unique Message-ID (without angle brackets) that names the invoice, so
-// that a mail server's log can be searched by either.
-func newMessageID(number, domain string) (string, error) {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("message id: %w", err)
-	}
-	local := strings.Map(func(r rune) rune {
-		if r < 0x80 && (r == '-' || r == '_' || r == '.' || (r >= '0' && r <= '9') || (r|0x20 >= 'a' && r|0x20 <= 'z')) {
-			return r
-		}
-		return '_'
-	}, number)
-	local = strings.Trim(local, ".")
-	for strings.Contains(local, "..") {
-		local = strings.ReplaceAll(local, "..", ".")
-	}
-	if domain == "" {
-		domain = "bilean.invalid"
-	}
-	return "bilean." + local + "." + hex.EncodeToString(b[:]) + "@" + domain, nil
-}
-
-// session is one SMTP connection, reused for the messages of a batch and redialled after an
-// error.
-type session struct {
-	h    *Email
-	conn *smtp.Client
-}
-
-func (s *session) send(ctx context.Context, m *gomail.Msg) error {
-	if s.conn == nil {
-		c, err := s.h.client.DialToSMTPClientWithContext(ctx)
-		if err != nil {
-			return fmt.Errorf("connect to %s: %w", s.h.client.ServerAddr(), err)
-		}
-		s.conn = c
-	}
-	if err := s.h.client.SendWithSMTPClient(s.conn, m); err != nil {
-		s.close() // the connection may be in any state: start afresh
-		return err
-	}
-	return nil
-}
-
-func (s *session) close() {
-	if s.conn != nil {
-		_ = s.h.client.CloseWithSMTPClient(s.conn)
-		s.conn = nil
 	}
 }

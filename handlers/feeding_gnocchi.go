@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/ceilometer/usage"
@@ -12,6 +13,7 @@ import (
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/pipeline"
 	"github.com/bilean/bilean/store"
+	"golang.org/x/sync/errgroup"
 )
 
 // gnocchiFeed gives the feeding handler what Gnocchi knows: meter totals for every item, and
@@ -38,8 +40,12 @@ func (g *gnocchiFeed) source(ctx context.Context) (*usage.Source, error) {
 }
 
 // loadGnocchi fills Item.Meters and, for Gnocchi-authoritative types, Item.Usage of the active
-// items from Gnocchi over [period start, until). A Gnocchi that fails fails the batch, so the
-// run stops cleanly and can be run again.
+// items from Gnocchi: meter totals over [period start, until), spans of the resources that lived
+// in [spans start, until). The spans start is the previous period's start (not before the
+// batch's earliest billing start), so that what Gnocchi learnt after that period was invoiced
+// reaches this invoice, as the listener's late records do: a resource whose ended_at was set
+// after the run is credited its unused time, a resource Gnocchi learnt of late is billed as late
+// usage. A Gnocchi that fails fails the batch, so the run stops cleanly and can be run again.
 func (h *Feeding) loadGnocchi(ctx context.Context, run *pipeline.Run, items map[string]*pipeline.Item, ids []string) error {
 	if h.gnocchi == nil || len(ids) == 0 {
 		return nil
@@ -49,10 +55,32 @@ func (h *Feeding) loadGnocchi(ctx context.Context, run *pipeline.Run, items map[
 		return fmt.Errorf("gnocchi: %w", err)
 	}
 	r := interval.Range{Start: run.Period.Start, End: run.Until}
+	spans := r
 	if run.Mode == pipeline.Regenerate && run.Replacing != nil {
 		r = run.Replacing.Period
+		spans = r
+	} else {
+		lo := r.Start
+		for _, id := range ids {
+			if it := items[id]; it != nil && it.BillingStart.Before(lo) {
+				lo = it.BillingStart
+			}
+		}
+		if prev := interval.MonthOf(r.Start.Add(-time.Second), h.gnocchi.cfg.Location()).Start; lo.Before(prev) {
+			lo = prev
+		}
+		spans.Start = lo
 	}
-	u, err := src.Fetch(ctx, ids, r, usage.Options{})
+	var u, su usage.Usage
+	if spans.Start.Equal(r.Start) {
+		u, err = src.Fetch(ctx, ids, r, usage.Options{})
+	} else {
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) { u, err = src.Fetch(gctx, ids, r, usage.Options{NoSpans: true}); return err })
+		g.Go(func() (err error) { su, err = src.Fetch(gctx, ids, spans, usage.Options{NoMeters: true}); return err })
+		err = g.Wait()
+		u.Records = su.Records
+	}
 	if err != nil {
 		return fmt.Errorf("gnocchi usage %s: %w", r, err)
 	}

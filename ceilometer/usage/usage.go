@@ -400,6 +400,13 @@ func (s *Source) spans(ctx context.Context, projects []string, r interval.Range,
 	}
 	var out []billing.Record
 	for _, revs := range byID {
+		// A history search matches each revision on its own attributes: the revisions of a
+		// resource deleted before r (ended_at set by a later revision) still match while their
+		// ended_at was null. Only the current revision says whether, and until when, the resource
+		// lived: without it in the answer, the resource did not live in r.
+		if !hasCurrent(revs) {
+			continue
+		}
 		out = append(out, Spans(revs, sp)...)
 	}
 	return out, nil
@@ -458,6 +465,16 @@ func Spans(revs []gnocchi.Resource, sp config.SpanSource) []billing.Record {
 		out = append(out, rec)
 	}
 	return out
+}
+
+// hasCurrent reports whether the revisions include the resource's current one.
+func hasCurrent(revs []gnocchi.Resource) bool {
+	for _, rv := range revs {
+		if rv.RevisionEnd == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func sameAttrs(a, b map[string]string) bool {

@@ -22,13 +22,17 @@ func init() {
 }
 
 // balanceService opens the store and builds the balance service; withCloud also connects to
-// OpenStack (needed by the stop/suspend escalation, a lifted freeze and reconciliation).
+// OpenStack (needed by the stop/suspend escalation, a lifted freeze and reconciliation). With
+// mail.host set, its notices are emailed to the customers' billing contacts; otherwise logged.
 func (a *app) balanceService(ctx context.Context, withCloud bool) (*balance.Service, func(), error) {
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	svc, err := balance.New(st, a.cfg, a.log)
+	if err == nil {
+		err = svc.UseMail()
+	}
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -170,7 +174,8 @@ func (a *app) jobsCmd() *cobra.Command {
 				return err
 			}
 			defer done()
-			rep, err := svc.RunJobs(cmd.Context())
+			// RunPass first retries the notices earlier passes could not email, then runs the jobs.
+			rep, err := svc.RunPass(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -59,8 +59,14 @@ acknowledged before exit. Prometheus metrics are served on listener.metrics_addr
 			}
 			l := listener.New(listenerConfig(lc), defs, es, a.log, m)
 			// Prepaid balances: each committed batch queues its customers for a burn-state refresh
-			// (off the commit path), and the balance jobs run every balance.job_interval.
-			if svc, err := balance.New(st, a.cfg, a.log); err == nil {
+			// (off the commit path), and the balance jobs run every balance.job_interval; their
+			// notices are emailed when mail.host is set (kept and retried by the next pass when the
+			// mail server is down).
+			svc, err := balance.New(st, a.cfg, a.log)
+			if err == nil {
+				if merr := svc.UseMail(); merr != nil {
+					a.log.Warn("balance notices are logged, not emailed", "err", merr)
+				}
 				svc.Cloud = a.balanceCloud(ctx)
 				r := balance.NewRefresher(svc)
 				l.OnCommitted = r.OnCommitted

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -33,6 +34,21 @@ func capabilityOf[T any](st store.Store, what string) (T, error) {
 	return c, nil
 }
 
+// withCapability opens the store, hands it to f as capability T (what names T in the error when
+// the backend lacks it) and closes it when f returns.
+func withCapability[T any](ctx context.Context, a *app, what string, f func(T, store.Store) error) error {
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := capabilityOf[T](st, what)
+	if err != nil {
+		return err
+	}
+	return f(c, st)
+}
+
 func parseEffective(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, fmt.Errorf("--effective is required: the second from which the change applies, e.g. 2026-11-01T00:00:00Z")
@@ -42,13 +58,6 @@ func parseEffective(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("--effective %q: want RFC 3339 such as 2026-11-01T00:00:00Z or a date YYYY-MM-DD", s)
 	}
 	return t, nil
-}
-
-func effectiveText(t time.Time) string {
-	if t.IsZero() {
-		return "since ever"
-	}
-	return t.UTC().Format(time.RFC3339)
 }
 
 func (a *app) policyCmd() *cobra.Command {
@@ -83,7 +92,7 @@ func (a *app) policyListCmd() *cobra.Command {
 				for i, r := range p.Rules {
 					types[i] = r.Type
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, effectiveText(p.EffectiveFrom), p.Currency,
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, store.FormatTime(p.EffectiveFrom), p.Currency,
 					p.Fee, p.Interval(), p.Timing(), strings.Join(types, ", "))
 			}
 			return tw.Flush()
@@ -95,47 +104,40 @@ func (a *app) policyShowCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "show NAME", Short: "Show every version of a policy with its effective time, fee and rules", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			pv, err := capabilityOf[store.PolicyVersions](st, "policy versions")
-			if err != nil {
-				return err
-			}
-			vs, err := pv.PolicyHistory(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			for i, v := range vs {
-				until := "until now"
-				if i+1 < len(vs) {
-					until = "until " + effectiveText(vs[i+1].EffectiveFrom)
+			return withCapability(cmd.Context(), a, "policy versions", func(pv store.PolicyVersions, _ store.Store) error {
+				vs, err := pv.PolicyHistory(cmd.Context(), args[0])
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(w, "%s version %d: effective %s, %s\n", v.Name, v.Version, effectiveText(v.EffectiveFrom), until)
-				fmt.Fprintf(w, "  currency %s, fee %s %s in %s", v.Currency, v.Fee, v.Interval(), v.Timing())
-				if v.Description != "" {
-					fmt.Fprintf(w, " — %s", v.Description)
-				}
-				fmt.Fprintln(w)
-				keys := make([]string, 0, len(v.Included))
-				for k := range v.Included {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
-				for _, k := range keys {
-					fmt.Fprintf(w, "  included %s: %s\n", k, v.Included[k])
-				}
-				for _, r := range v.Rules {
-					fmt.Fprintf(w, "  rule %s:\n", r.Type)
-					for _, line := range strings.Split(strings.TrimRight(r.Spec, "\n"), "\n") {
-						fmt.Fprintf(w, "    %s\n", line)
+				w := cmd.OutOrStdout()
+				for i, v := range vs {
+					until := "until now"
+					if i+1 < len(vs) {
+						until = "until " + store.FormatTime(vs[i+1].EffectiveFrom)
+					}
+					fmt.Fprintf(w, "%s version %d: effective %s, %s\n", v.Name, v.Version, store.FormatTime(v.EffectiveFrom), until)
+					fmt.Fprintf(w, "  currency %s, fee %s %s in %s", v.Currency, v.Fee, v.Interval(), v.Timing())
+					if v.Description != "" {
+						fmt.Fprintf(w, " — %s", v.Description)
+					}
+					fmt.Fprintln(w)
+					keys := make([]string, 0, len(v.Included))
+					for k := range v.Included {
+						keys = append(keys, k)
+					}
+					sort.Strings(keys)
+					for _, k := range keys {
+						fmt.Fprintf(w, "  included %s: %s\n", k, v.Included[k])
+					}
+					for _, r := range v.Rules {
+						fmt.Fprintf(w, "  rule %s:\n", r.Type)
+						for _, line := range strings.Split(strings.TrimRight(r.Spec, "\n"), "\n") {
+							fmt.Fprintf(w, "    %s\n", line)
+						}
 					}
 				}
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 }
@@ -173,21 +175,14 @@ func (a *app) policyAddRuleCmd() *cobra.Command {
 			if err := rating.Validate(rs); err != nil {
 				return fmt.Errorf("rule %s: %w", typ, err)
 			}
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			pv, err := capabilityOf[store.PolicyVersions](st, "policy versions")
-			if err != nil {
-				return err
-			}
-			p, err := pv.AddRule(cmd.Context(), args[0], rs, at)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "policy %s version %d: rule %s, effective %s\n", p.Name, p.Version, typ, effectiveText(p.EffectiveFrom))
-			return nil
+			return withCapability(cmd.Context(), a, "policy versions", func(pv store.PolicyVersions, _ store.Store) error {
+				p, err := pv.AddRule(cmd.Context(), args[0], rs, at)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "policy %s version %d: rule %s, effective %s\n", p.Name, p.Version, typ, store.FormatTime(p.EffectiveFrom))
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&typ, "type", "", "rule type, e.g. os.nova.server")
@@ -211,21 +206,14 @@ func (a *app) policyRemoveRuleCmd() *cobra.Command {
 			if typ == "" {
 				return fmt.Errorf("--type is required")
 			}
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			pv, err := capabilityOf[store.PolicyVersions](st, "policy versions")
-			if err != nil {
-				return err
-			}
-			p, err := pv.RemoveRule(cmd.Context(), args[0], typ, at)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "policy %s version %d: without rule %s, effective %s\n", p.Name, p.Version, typ, effectiveText(p.EffectiveFrom))
-			return nil
+			return withCapability(cmd.Context(), a, "policy versions", func(pv store.PolicyVersions, _ store.Store) error {
+				p, err := pv.RemoveRule(cmd.Context(), args[0], typ, at)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "policy %s version %d: without rule %s, effective %s\n", p.Name, p.Version, typ, store.FormatTime(p.EffectiveFrom))
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&typ, "type", "", "rule to remove: its type, e.g. os.glance.image, or meter:NAME for a meter rule")
@@ -260,27 +248,20 @@ func (a *app) discountCmd() *cobra.Command {
 					return fmt.Errorf("--end %q: want RFC 3339 or a date YYYY-MM-DD", end)
 				}
 			}
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ds, err := capabilityOf[store.Discounts](st, "discounts")
-			if err != nil {
-				return err
-			}
-			if d.Amount.IsPos() && d.Currency == "" {
-				cs, err := st.GetCustomers(cmd.Context(), []string{d.CustomerID})
-				if err == nil && len(cs) == 1 {
-					d.Currency = cs[0].Currency
+			return withCapability(cmd.Context(), a, "discounts", func(ds store.Discounts, st store.Store) error {
+				if d.Amount.IsPos() && d.Currency == "" {
+					cs, err := st.GetCustomers(cmd.Context(), []string{d.CustomerID})
+					if err == nil && len(cs) == 1 {
+						d.Currency = cs[0].Currency
+					}
 				}
-			}
-			out, err := ds.AddDiscounts(cmd.Context(), []billing.Discount{d})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "discount %d added for %s\n", out[0].ID, d.CustomerID)
-			return nil
+				out, err := ds.AddDiscounts(cmd.Context(), []billing.Discount{d})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "discount %d added for %s\n", out[0].ID, d.CustomerID)
+				return nil
+			})
 		},
 	}
 	f := add.Flags()
@@ -304,31 +285,24 @@ func (a *app) discountCmd() *cobra.Command {
 					return err
 				}
 			}
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ds, err := capabilityOf[store.Discounts](st, "discounts")
-			if err != nil {
-				return err
-			}
-			list, err := ds.Discounts(cmd.Context(), []string{customer}, r)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tCUSTOMER\tSCOPE\tON\tPERCENT\tAMOUNT\tSTART\tEND\tREASON")
-			for _, d := range list {
-				on := d.RuleType + d.ResourceID
-				endText := "open"
-				if !d.End.IsZero() {
-					endText = d.End.Format(time.RFC3339)
+			return withCapability(cmd.Context(), a, "discounts", func(ds store.Discounts, _ store.Store) error {
+				list, err := ds.Discounts(cmd.Context(), []string{customer}, r)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s %s\t%s\t%s\t%s\n", d.ID, d.CustomerID, d.Scope, on, d.Percent, d.Amount, d.Currency,
-					d.Start.Format(time.RFC3339), endText, d.Reason)
-			}
-			return tw.Flush()
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tCUSTOMER\tSCOPE\tON\tPERCENT\tAMOUNT\tSTART\tEND\tREASON")
+				for _, d := range list {
+					on := d.RuleType + d.ResourceID
+					endText := "open"
+					if !d.End.IsZero() {
+						endText = d.End.Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s %s\t%s\t%s\t%s\n", d.ID, d.CustomerID, d.Scope, on, d.Percent, d.Amount, d.Currency,
+						d.Start.Format(time.RFC3339), endText, d.Reason)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	list.Flags().StringVar(&customer, "customer", "", "customer id (required)")
@@ -347,21 +321,14 @@ func (a *app) subscriptionCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			sc, err := capabilityOf[store.SubscriptionChanges](st, "subscription changes")
-			if err != nil {
-				return err
-			}
-			s, err := sc.ChangeSubscription(cmd.Context(), args[0], args[1], t)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "subscription %d: %s on %s from %s\n", s.ID, s.CustomerID, s.Policy, effectiveText(s.Start))
-			return nil
+			return withCapability(cmd.Context(), a, "subscription changes", func(sc store.SubscriptionChanges, _ store.Store) error {
+				s, err := sc.ChangeSubscription(cmd.Context(), args[0], args[1], t)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "subscription %d: %s on %s from %s\n", s.ID, s.CustomerID, s.Policy, store.FormatTime(s.Start))
+				return nil
+			})
 		},
 	}
 	cancel := &cobra.Command{
@@ -371,21 +338,14 @@ func (a *app) subscriptionCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			sc, err := capabilityOf[store.SubscriptionChanges](st, "subscription changes")
-			if err != nil {
-				return err
-			}
-			s, err := sc.CancelSubscription(cmd.Context(), args[0], t)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "subscription %d: %s on %s ends %s\n", s.ID, s.CustomerID, s.Policy, effectiveText(s.End))
-			return nil
+			return withCapability(cmd.Context(), a, "subscription changes", func(sc store.SubscriptionChanges, _ store.Store) error {
+				s, err := sc.CancelSubscription(cmd.Context(), args[0], t)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "subscription %d: %s on %s ends %s\n", s.ID, s.CustomerID, s.Policy, store.FormatTime(s.End))
+				return nil
+			})
 		},
 	}
 	for _, c := range []*cobra.Command{change, cancel} {

@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -14,27 +12,18 @@ import (
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
 )
 
 var _ store.Balances = (*Store)(nil)
 
 // Recharge implements store.Balances: the payment and its note in one transaction.
 func (s *Store) Recharge(ctx context.Context, p billing.Payment, note string) (billing.Payment, error) {
-	switch {
-	case p.CustomerID == "":
-		return p, errors.New("recharge: customer: required")
-	case len(p.Currency) != 3:
-		return p, fmt.Errorf("recharge %s: currency %q: want a 3-letter ISO 4217 code", p.CustomerID, p.Currency)
-	case p.ReceivedAt.IsZero():
-		return p, fmt.Errorf("recharge %s: received_at: required", p.CustomerID)
+	p, err := store.PrepareRecharge(p)
+	if err != nil {
+		return p, err
 	}
-	if p.Reference == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		p.Reference = "recharge-" + p.ReceivedAt.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
-	}
-	p.ReceivedAt = interval.Norm(p.ReceivedAt)
-	err := s.write(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `
 INSERT INTO payments (customer_id, amount, currency, received_at, reference)
 SELECT id, $2::numeric, $3, $4, $5 FROM customers WHERE id = $1
@@ -74,7 +63,7 @@ SELECT total::text, true FROM invoices WHERE customer_id = $1 AND status = 'issu
 		neg bool
 	)
 	_, err := pgx.ForEachRow(rows, []any{&a, &neg}, func() error {
-		d, err := parseDec(a, "amount")
+		d, err := codec.Decimal(a, "amount")
 		if err != nil {
 			return err
 		}
@@ -175,7 +164,7 @@ func scanBurn(row pgx.Row) (store.BurnState, error) {
 		text string
 		name string
 	}{{&b.Settled, settled, "settled"}, {&b.Accrued, accrued, "accrued"}, {&b.Base, base, "base"}, {&b.Rate, rate, "rate"}} {
-		if *f.dst, err = parseDec(f.text, "burn state of "+b.CustomerID+" "+f.name); err != nil {
+		if *f.dst, err = codec.Decimal(f.text, "burn state of "+b.CustomerID+" "+f.name); err != nil {
 			return b, err
 		}
 	}
@@ -377,7 +366,7 @@ func scanBalanceRecord(row pgx.CollectableRow) (billing.Record, error) {
 	}
 	rec.Start, rec.End = utc(start), fromNull(end)
 	var err error
-	rec.Attributes, err = parseAttrs(attrs)
+	rec.Attributes, err = codec.ParseAttrs(attrs)
 	return rec, err
 }
 

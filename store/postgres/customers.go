@@ -11,6 +11,7 @@ import (
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
 )
 
 // PutCustomers inserts or replaces customers in one statement, all or nothing. An empty status
@@ -102,7 +103,7 @@ FROM customers WHERE id = ANY($1)`, ids)
 	)
 	_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.Currency, &c.Timezone, &c.Contacts, &taxRate, &c.TaxExempt, &c.Status, &c.Policy, &c.Region}, func() error {
 		var err error
-		if c.TaxRate, err = parseDec(taxRate, "customer "+c.ID+" tax_rate"); err != nil {
+		if c.TaxRate, err = codec.Decimal(taxRate, "customer "+c.ID+" tax_rate"); err != nil {
 			return err
 		}
 		if len(c.Contacts) == 0 {
@@ -130,7 +131,7 @@ FROM customers WHERE id = ANY($1)`, ids)
 func knownCustomers(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, ids []string) (map[string]bool, error) {
-	rows, _ := q.Query(ctx, `SELECT id FROM customers WHERE id = ANY($1)`, sortedUnique(ids))
+	rows, _ := q.Query(ctx, `SELECT id FROM customers WHERE id = ANY($1)`, codec.SortedUnique(ids))
 	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, err
@@ -268,7 +269,7 @@ ON CONFLICT (customer_id, reference) WHERE reference <> '' DO NOTHING`,
 				p.CustomerID, p.Reference).Scan(&amount, &currency, &received); err != nil {
 				return fmt.Errorf("add payments: payments[%d] (customer %s): %w", i, p.CustomerID, err)
 			}
-			old, err := parseDec(amount, "payment amount")
+			old, err := codec.Decimal(amount, "payment amount")
 			if err != nil {
 				return fmt.Errorf("add payments: payments[%d]: %w", i, err)
 			}
@@ -299,7 +300,7 @@ ORDER BY customer_id, received_at, id`, customerIDs, r.Start, r.End)
 	)
 	_, err := pgx.ForEachRow(rows, []any{&p.ID, &p.CustomerID, &amount, &p.Currency, &at, &p.Reference}, func() error {
 		var err error
-		if p.Amount, err = parseDec(amount, "payment amount"); err != nil {
+		if p.Amount, err = codec.Decimal(amount, "payment amount"); err != nil {
 			return err
 		}
 		p.ReceivedAt = utc(at)

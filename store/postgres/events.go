@@ -13,20 +13,11 @@ import (
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/ceilometer/notification"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
+	"github.com/bilean/bilean/store/derive"
 )
 
 var _ store.Events = (*Store)(nil)
-
-// eventRow is a stored event as the derivation needs it.
-type eventRow struct {
-	seq      int64
-	customer string
-	resource string
-	typ      string
-	action   notification.Action
-	at       int64 // Unix seconds
-	attrs    map[string]string
-}
 
 // RecordEvents implements store.Events in one read-committed transaction whose cost does not
 // grow with the number of events in statements: the quarantine, the events, the customers
@@ -93,8 +84,8 @@ SELECT pg_advisory_xact_lock(h) FROM (
 	// stored. Still unknown: kept with customer '' until the resource appears.
 	batchOwner := map[string]string{}
 	for _, r := range prior {
-		if r.customer != "" && r.customer > batchOwner[r.resource] {
-			batchOwner[r.resource] = r.customer
+		if r.Customer != "" && r.Customer > batchOwner[r.Resource] {
+			batchOwner[r.Resource] = r.Customer
 		}
 	}
 	for _, e := range evs {
@@ -158,22 +149,22 @@ SELECT pg_advisory_xact_lock(h) FROM (
 
 	// Re-derive every resource a new event touches, from all of its events.
 	affected := make(map[string]bool, len(inserted))
-	all := make([]eventRow, 0, len(inserted)+len(prior))
+	all := make([]derive.Event, 0, len(inserted)+len(prior))
 	for _, e := range inserted {
-		affected[e.resource] = true
+		affected[e.Resource] = true
 		all = append(all, e)
 	}
 	hasPrior := map[string]bool{}
 	for _, r := range prior {
-		if affected[r.resource] {
+		if affected[r.Resource] {
 			all = append(all, r)
-			hasPrior[r.resource] = true
+			hasPrior[r.Resource] = true
 		}
 	}
 	if err := adoptOrphans(ctx, tx, all); err != nil {
 		return err
 	}
-	sort.Slice(all, func(i, j int) bool { return eventLess(all[i], all[j]) })
+	sort.Slice(all, func(i, j int) bool { return derive.Less(all[i], all[j]) })
 	return applyEvents(ctx, tx, all, hasPrior, res)
 }
 
@@ -208,13 +199,13 @@ RETURNING id`, list, tpl.Name, tpl.Currency, tpl.Timezone, contacts, tpl.TaxRate
 
 // insertEvents stores evs with one statement and returns those that were new (message id not
 // stored before and not repeated earlier in evs), as stored.
-func insertEvents(ctx context.Context, tx pgx.Tx, evs []notification.Event, received time.Time) ([]eventRow, error) {
+func insertEvents(ctx context.Context, tx pgx.Tx, evs []notification.Event, received time.Time) ([]derive.Event, error) {
 	n := len(evs)
 	ids, custs, res, types, etypes, actions, attrs := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ats := make([]time.Time, n)
 	for i, e := range evs {
-		a, err := attrsJSON(e.Attributes)
+		a, err := codec.AttrsJSON(e.Attributes)
 		if err != nil {
 			return nil, fmt.Errorf("events[%d]: attributes: %w", i, err)
 		}
@@ -236,15 +227,15 @@ RETURNING message_id, seq`, ids, custs, res, types, etypes, actions, ats, attrs,
 			byID[e.MessageID] = i
 		}
 	}
-	out := make([]eventRow, 0, n)
+	out := make([]derive.Event, 0, n)
 	var (
 		id  string
 		seq int64
 	)
 	_, err := pgx.ForEachRow(rows, []any{&id, &seq}, func() error {
 		e := evs[byID[id]]
-		out = append(out, eventRow{seq: seq, customer: e.ProjectID, resource: e.ResourceID, typ: e.ResourceType,
-			action: e.Action, at: e.Time.Unix(), attrs: e.Attributes})
+		out = append(out, derive.Event{Seq: seq, Customer: e.ProjectID, Resource: e.ResourceID, Type: e.ResourceType,
+			Action: e.Action, At: e.Time.Unix(), Attrs: e.Attributes})
 		return nil
 	})
 	if err != nil {
@@ -254,30 +245,30 @@ RETURNING message_id, seq`, ids, custs, res, types, etypes, actions, ats, attrs,
 }
 
 // loadEvents reads every stored event of these resource ids.
-func loadEvents(ctx context.Context, tx pgx.Tx, resIDs []string) ([]eventRow, error) {
-	var all []eventRow
+func loadEvents(ctx context.Context, tx pgx.Tx, resIDs []string) ([]derive.Event, error) {
+	var all []derive.Event
 	attrCache := map[string]map[string]string{}
 	rows, _ := tx.Query(ctx, `
 SELECT seq, customer_id, resource_id, resource_type, action, at, attributes
 FROM events WHERE resource_id = ANY($1)`, resIDs)
 	var (
-		r             eventRow
+		r             derive.Event
 		action, attrs string
 		at            time.Time
 	)
-	_, err := pgx.ForEachRow(rows, []any{&r.seq, &r.customer, &r.resource, &r.typ, &action, &at, &attrs}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&r.Seq, &r.Customer, &r.Resource, &r.Type, &action, &at, &attrs}, func() error {
 		row := r
-		row.action = notification.Action(action)
-		row.at = at.Unix()
+		row.Action = notification.Action(action)
+		row.At = at.Unix()
 		a, ok := attrCache[attrs]
 		if !ok {
 			var err error
-			if a, err = parseAttrs(attrs); err != nil {
-				return fmt.Errorf("event %d: %w", row.seq, err)
+			if a, err = codec.ParseAttrs(attrs); err != nil {
+				return fmt.Errorf("event %d: %w", row.Seq, err)
 			}
 			attrCache[attrs] = a
 		}
-		row.attrs = a
+		row.Attrs = a
 		all = append(all, row)
 		return nil
 	})
@@ -289,14 +280,14 @@ FROM events WHERE resource_id = ANY($1)`, resIDs)
 
 // adoptOrphans gives the closes stored without a project the project of their resource once it
 // is known, in all and in the table (one statement).
-func adoptOrphans(ctx context.Context, tx pgx.Tx, all []eventRow) error {
+func adoptOrphans(ctx context.Context, tx pgx.Tx, all []derive.Event) error {
 	owner := map[string]string{}
 	orphans := false
 	for _, r := range all {
-		if r.customer != "" && r.typ != notification.CustomerType {
-			owner[r.resource] = r.customer
+		if r.Customer != "" && r.Type != notification.CustomerType {
+			owner[r.Resource] = r.Customer
 		}
-		orphans = orphans || r.customer == ""
+		orphans = orphans || r.Customer == ""
 	}
 	if !orphans {
 		return nil
@@ -304,9 +295,9 @@ func adoptOrphans(ctx context.Context, tx pgx.Tx, all []eventRow) error {
 	var seqs []int64
 	var custs []string
 	for i, r := range all {
-		if r.customer == "" && owner[r.resource] != "" {
-			all[i].customer = owner[r.resource]
-			seqs, custs = append(seqs, r.seq), append(custs, all[i].customer)
+		if r.Customer == "" && owner[r.Resource] != "" {
+			all[i].Customer = owner[r.Resource]
+			seqs, custs = append(seqs, r.Seq), append(custs, all[i].Customer)
 		}
 	}
 	if len(seqs) == 0 {
@@ -320,120 +311,22 @@ UPDATE events AS e SET customer_id = j.cust FROM unnest($1::bigint[], $2::text[]
 	return nil
 }
 
-// eventLess orders events as they are applied: by customer and resource, then their own time,
-// then open before change before close, then arrival.
-func eventLess(a, b eventRow) bool {
-	if a.customer != b.customer {
-		return a.customer < b.customer
-	}
-	if a.resource != b.resource {
-		return a.resource < b.resource
-	}
-	if a.at != b.at {
-		return a.at < b.at
-	}
-	if ra, rb := a.action.Rank(), b.action.Rank(); ra != rb {
-		return ra < rb
-	}
-	return a.seq < b.seq
-}
-
-// span is one derived trigger record.
-type span struct {
-	start, end int64 // Unix seconds; end 0: open
-	attrs      map[string]string
-}
-
-// deriveSpans turns one resource's ordered events into its records: an open starts a span, a
-// change with different attributes ends it and starts the next (same second: replaces it), a
-// close ends it. A change before any open opens (the resource predates the events); a change
-// after a close is ignored; an open after a close starts a new life. Zero-length spans vanish.
-// (The same derivation as the embedded store's.)
-func deriveSpans(evs []eventRow) []span {
-	var out []span
-	var cur *span
-	closed := false
-	for _, e := range evs {
-		switch e.action {
-		case notification.Open, notification.Change:
-			if cur == nil {
-				if e.action == notification.Change && closed {
-					continue
-				}
-				cur = &span{start: e.at, attrs: e.attrs}
-				continue
-			}
-			next := mergeAttrs(cur.attrs, e.attrs)
-			if equalAttrs(next, cur.attrs) {
-				continue
-			}
-			if e.at == cur.start {
-				cur.attrs = next
-				continue
-			}
-			cur.end = e.at
-			out = append(out, *cur)
-			cur = &span{start: e.at, attrs: next}
-		case notification.Close:
-			closed = true
-			if cur == nil {
-				continue
-			}
-			if e.at > cur.start {
-				cur.end = e.at
-				out = append(out, *cur)
-			}
-			cur = nil
-		}
-	}
-	if cur != nil {
-		out = append(out, *cur)
-	}
-	return out
-}
-
-func mergeAttrs(old, upd map[string]string) map[string]string {
-	if len(upd) == 0 {
-		return old
-	}
-	m := make(map[string]string, len(old)+len(upd))
-	for k, v := range old {
-		m[k] = v
-	}
-	for k, v := range upd {
-		m[k] = v
-	}
-	return m
-}
-
-func equalAttrs(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 // applyEvents derives the records of the resources in all (sorted by eventLess) and writes what
 // changed; for customer-type events it closes the customer. hasPrior names the resources that
 // had events before this batch: only they can have listener records to compare with.
-func applyEvents(ctx context.Context, tx pgx.Tx, all []eventRow, hasPrior map[string]bool, res *store.EventResult) error {
+func applyEvents(ctx context.Context, tx pgx.Tx, all []derive.Event, hasPrior map[string]bool, res *store.EventResult) error {
 	type group struct {
 		customer, resource, typ string
-		evs                     []eventRow
+		evs                     []derive.Event
 	}
 	var groups []group
 	for i := 0; i < len(all); {
 		j := i
-		for j < len(all) && all[j].customer == all[i].customer && all[j].resource == all[i].resource {
+		for j < len(all) && all[j].Customer == all[i].Customer && all[j].Resource == all[i].Resource {
 			j++
 		}
-		if all[i].customer != "" { // an orphan close alone derives nothing yet
-			groups = append(groups, group{all[i].customer, all[i].resource, all[j-1].typ, all[i:j]})
+		if all[i].Customer != "" { // an orphan close alone derives nothing yet
+			groups = append(groups, group{all[i].Customer, all[i].Resource, all[j-1].Type, all[i:j]})
 		} else {
 			res.Pending += j - i
 		}
@@ -452,7 +345,7 @@ func applyEvents(ctx context.Context, tx pgx.Tx, all []eventRow, hasPrior map[st
 			resources = append(resources, g)
 			continue
 		}
-		if g.evs[len(g.evs)-1].action == notification.Close {
+		if g.evs[len(g.evs)-1].Action == notification.Close {
 			closing = append(closing, g.resource)
 		}
 	}
@@ -504,7 +397,7 @@ JOIN usage_records AS u ON u.resource_key = r.key AND u.source = $3`, custs, ids
 		var upserts []billing.Record
 		var deletes []int64
 		for _, g := range resources {
-			spans := deriveSpans(g.evs)
+			spans := derive.Spans(g.evs)
 			n := resourceName{g.customer, g.resource}
 			have := map[int64]existing{}
 			for _, e := range stored[n] {
@@ -512,21 +405,21 @@ JOIN usage_records AS u ON u.resource_key = r.key AND u.source = $3`, custs, ids
 			}
 			want := map[int64]bool{}
 			for _, sp := range spans {
-				want[sp.start] = true
-				attrs, err := attrsJSON(sp.attrs)
+				want[sp.Start] = true
+				attrs, err := codec.AttrsJSON(sp.Attrs)
 				if err != nil {
 					return err
 				}
-				if e, ok := have[sp.start]; ok && e.attrs == attrs &&
-					((sp.end == 0 && e.end == nil) || (e.end != nil && e.end.Unix() == sp.end)) {
+				if e, ok := have[sp.Start]; ok && e.attrs == attrs &&
+					((sp.End == 0 && e.end == nil) || (e.end != nil && e.end.Unix() == sp.End)) {
 					continue
 				}
 				r := billing.Record{
 					ResourceID: g.resource, ResourceType: g.typ, CustomerID: g.customer,
-					Start: time.Unix(sp.start, 0).UTC(), Attributes: sp.attrs, Source: store.ListenerSource,
+					Start: time.Unix(sp.Start, 0).UTC(), Attributes: sp.Attrs, Source: store.ListenerSource,
 				}
-				if sp.end != 0 {
-					r.End = time.Unix(sp.end, 0).UTC()
+				if sp.End != 0 {
+					r.End = time.Unix(sp.End, 0).UTC()
 				}
 				upserts = append(upserts, r)
 				changed[g.customer] = true
@@ -629,7 +522,7 @@ FROM quarantine ORDER BY id`
 // are applied (sorted in Go, byte order, as the derivation sorts them).
 func (s *Store) ResourceEvents(ctx context.Context, resourceID string) ([]notification.Event, error) {
 	type row struct {
-		key eventRow
+		key derive.Event
 		ev  notification.Event
 	}
 	rows, _ := s.pool.Query(ctx, `
@@ -639,20 +532,20 @@ FROM events WHERE resource_id = $1`, resourceID)
 		var x row
 		var action, attrs string
 		var at time.Time
-		if err := r.Scan(&x.key.seq, &x.ev.ProjectID, &x.ev.ResourceID, &x.ev.ResourceType, &action, &at, &attrs,
+		if err := r.Scan(&x.key.Seq, &x.ev.ProjectID, &x.ev.ResourceID, &x.ev.ResourceType, &action, &at, &attrs,
 			&x.ev.MessageID, &x.ev.EventType); err != nil {
 			return x, err
 		}
 		x.ev.Action, x.ev.Time = notification.Action(action), utc(at)
-		x.key.customer, x.key.resource, x.key.action, x.key.at = x.ev.ProjectID, x.ev.ResourceID, x.ev.Action, at.Unix()
+		x.key.Customer, x.key.Resource, x.key.Action, x.key.At = x.ev.ProjectID, x.ev.ResourceID, x.ev.Action, at.Unix()
 		var err error
-		x.ev.Attributes, err = parseAttrs(attrs)
+		x.ev.Attributes, err = codec.ParseAttrs(attrs)
 		return x, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events of resource %s: %w", resourceID, err)
 	}
-	sort.Slice(got, func(i, j int) bool { return eventLess(got[i].key, got[j].key) })
+	sort.Slice(got, func(i, j int) bool { return derive.Less(got[i].key, got[j].key) })
 	out := make([]notification.Event, len(got))
 	for i, x := range got {
 		out[i] = x.ev

@@ -13,6 +13,7 @@ import (
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
 )
 
 // errOverlap marks a finalize refused by the exclusion constraint; Finalize turns it into
@@ -282,7 +283,7 @@ func queueLines(b *pgx.Batch, invoiceID int64, lines []invoice.Line) error {
 		secs                                      = make([]int64, n)
 	)
 	for i, l := range lines {
-		a, err := attrsJSON(l.Attributes)
+		a, err := codec.AttrsJSON(l.Attributes)
 		if err != nil {
 			return fmt.Errorf("lines[%d]: attributes: %w", i, err)
 		}
@@ -484,7 +485,7 @@ func scanInvoice(row pgx.Row) (invoice.Invoice, error) {
 	names := []string{"subtotal", "tax_rate", "tax", "total", "payments", "previous_balance", "balance_due", "credit_applied", "amount_due"}
 	for i, d := range dst {
 		var err error
-		if *d, err = parseDec(money[i], "invoice "+inv.Number+" "+names[i]); err != nil {
+		if *d, err = codec.Decimal(money[i], "invoice "+inv.Number+" "+names[i]); err != nil {
 			return inv, err
 		}
 	}
@@ -563,16 +564,16 @@ FROM invoice_lines WHERE invoice_id = $1 ORDER BY n`, id)
 		line.Section = invoice.Section(section)
 		line.Start, line.End = utc(start), utc(end)
 		n := len(out) + 1
-		if line.Quantity, err = parseDec(qty, fmt.Sprintf("line %d quantity", n)); err != nil {
+		if line.Quantity, err = codec.Decimal(qty, fmt.Sprintf("line %d quantity", n)); err != nil {
 			return err
 		}
-		if line.UnitPrice, err = parseDec(price, fmt.Sprintf("line %d unit_price", n)); err != nil {
+		if line.UnitPrice, err = codec.Decimal(price, fmt.Sprintf("line %d unit_price", n)); err != nil {
 			return err
 		}
-		if line.Amount, err = parseDec(amount, fmt.Sprintf("line %d amount", n)); err != nil {
+		if line.Amount, err = codec.Decimal(amount, fmt.Sprintf("line %d amount", n)); err != nil {
 			return err
 		}
-		if line.Attributes, err = parseAttrs(attr); err != nil {
+		if line.Attributes, err = codec.ParseAttrs(attr); err != nil {
 			return fmt.Errorf("line %d: %w", n, err)
 		}
 		out = append(out, line)
@@ -622,7 +623,7 @@ WHERE customer_id = ANY($1) AND received_at < $2`, customerIDs, before)
 		sign         int
 	)
 	_, err := pgx.ForEachRow(rows, []any{&cust, &amount, &sign}, func() error {
-		d, err := parseDec(amount, "amount of customer "+cust)
+		d, err := codec.Decimal(amount, "amount of customer "+cust)
 		if err != nil {
 			return err
 		}

@@ -16,8 +16,8 @@ import (
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
-	"github.com/bilean/bilean/rating"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
 )
 
 var (
@@ -32,55 +32,13 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// ruleJSON is how a billing.RuleSpec is kept in policy_versions.rules.
-type ruleJSON struct {
-	Type string `json:"type"`
-	Spec string `json:"spec"`
-}
-
-const timeFmt = "2006-01-02T15:04:05Z07:00"
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "since ever"
-	}
-	return t.UTC().Format(timeFmt)
-}
-
-// checkPolicy validates what every stored version needs.
-func checkPolicy(p billing.Policy) error {
-	var errs []error
-	if p.Name == "" {
-		errs = append(errs, errors.New("name: required"))
-	}
-	if len(p.Currency) != 3 {
-		errs = append(errs, fmt.Errorf("currency %q: want a 3-letter ISO 4217 code", p.Currency))
-	}
-	if err := p.ValidateFee(); err != nil {
-		errs = append(errs, err)
-	}
-	seen := map[string]bool{}
-	for i, r := range p.Rules {
-		if r.Type == "" {
-			errs = append(errs, fmt.Errorf("rules[%d].type: required", i))
-		}
-		// Meter rules are keyed by meter: a policy may price many meters.
-		key := rating.RuleKey(r)
-		if seen[key] {
-			errs = append(errs, fmt.Errorf("rules[%d]: a second rule for %s", i, key))
-		}
-		seen[key] = true
-	}
-	return errors.Join(errs...)
-}
-
 // PutPolicies stores policy versions, all or nothing. A policy is matched to its stored versions
 // by effective time: a version with the same effective time (or the same Version, when given)
 // is replaced in place, so re-importing a file is a no-op or a correction; a later effective time
 // adds the next version; an earlier one that matches no version is refused.
 func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
 	for i, p := range ps {
-		if err := checkPolicy(p); err != nil {
+		if err := store.CheckPolicy(p); err != nil {
 			return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
 		}
 	}
@@ -103,7 +61,7 @@ func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
 			if err != nil {
 				return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
 			}
-			p.EffectiveFrom = normEffective(p.EffectiveFrom)
+			p.EffectiveFrom = store.NormEffective(p.EffectiveFrom)
 			replace := 0
 			for _, v := range vs {
 				if (p.Version != 0 && v.Version == p.Version) || (p.Version == 0 && v.EffectiveFrom.Equal(p.EffectiveFrom)) {
@@ -113,7 +71,7 @@ func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
 			switch {
 			case replace != 0:
 				p.Version = replace
-				if err := checkOrder(vs, p); err != nil {
+				if err := store.CheckPolicyOrder(vs, p); err != nil {
 					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
 				}
 				if err := upsertVersion(ctx, tx, p, s.now()); err != nil {
@@ -131,39 +89,11 @@ func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
 	})
 }
 
-// normEffective keeps the zero time zero and normalises any other.
-func normEffective(t time.Time) time.Time {
-	if t.IsZero() {
-		return t
-	}
-	return interval.Norm(t)
-}
-
-// checkOrder checks that p, replacing or following vs, keeps effective times increasing and the
-// currency unchanged.
-func checkOrder(vs []billing.Policy, p billing.Policy) error {
-	for _, v := range vs {
-		switch {
-		case v.Version == p.Version:
-		case v.Currency != p.Currency:
-			return fmt.Errorf("currency %s: version %d is priced in %s, and a policy's currency never changes (add a policy per currency)", p.Currency, v.Version, v.Currency)
-		case v.Version < p.Version && !p.EffectiveFrom.After(v.EffectiveFrom):
-			return fmt.Errorf("version %d effective %s: %w (version %d is effective %s)", p.Version, fmtTime(p.EffectiveFrom), store.ErrVersionOrder, v.Version, fmtTime(v.EffectiveFrom))
-		case v.Version > p.Version && !v.EffectiveFrom.After(p.EffectiveFrom):
-			return fmt.Errorf("version %d effective %s: must be before version %d, effective %s", p.Version, fmtTime(p.EffectiveFrom), v.Version, fmtTime(v.EffectiveFrom))
-		}
-	}
-	if p.Version > 1 && p.EffectiveFrom.IsZero() {
-		return fmt.Errorf("version %d: an effective time is required (only the first version applies since ever)", p.Version)
-	}
-	return nil
-}
-
 // addVersionTx appends p as the next version after vs.
 func addVersionTx(ctx context.Context, tx pgx.Tx, vs []billing.Policy, p billing.Policy, now time.Time) (billing.Policy, error) {
 	p.Version = len(vs) + 1
-	p.EffectiveFrom = normEffective(p.EffectiveFrom)
-	if err := checkOrder(vs, p); err != nil {
+	p.EffectiveFrom = store.NormEffective(p.EffectiveFrom)
+	if err := store.CheckPolicyOrder(vs, p); err != nil {
 		return p, err
 	}
 	if err := upsertVersion(ctx, tx, p, now); err != nil {
@@ -175,9 +105,9 @@ func addVersionTx(ctx context.Context, tx pgx.Tx, vs []billing.Policy, p billing
 // upsertVersion writes one version; an identical one is left alone (no trigger fires, so the
 // prepaid balances stay fresh when a policy file is imported again).
 func upsertVersion(ctx context.Context, tx pgx.Tx, p billing.Policy, now time.Time) error {
-	rules := make([]ruleJSON, len(p.Rules))
+	rules := make([]codec.Rule, len(p.Rules))
 	for j, r := range p.Rules {
-		rules[j] = ruleJSON{Type: r.Type, Spec: r.Spec}
+		rules[j] = codec.Rule{Type: r.Type, Spec: r.Spec}
 	}
 	rj, err := json.Marshal(rules)
 	if err != nil {
@@ -225,7 +155,7 @@ func collectVersions(rows pgx.Rows) ([]billing.Policy, error) {
 		v := p
 		v.EffectiveFrom = fromNull(eff)
 		var err error
-		if v.Fee, err = parseDec(fee, "policy "+v.Name+" fee"); err != nil {
+		if v.Fee, err = codec.Decimal(fee, "policy "+v.Name+" fee"); err != nil {
 			return err
 		}
 		var inc map[string]string
@@ -233,7 +163,7 @@ func collectVersions(rows pgx.Rows) ([]billing.Policy, error) {
 			return fmt.Errorf("policy %s version %d: included: %w", v.Name, v.Version, err)
 		}
 		for _, k := range slices.Sorted(maps.Keys(inc)) {
-			d, err := parseDec(inc[k], "policy "+v.Name+" included "+k)
+			d, err := codec.Decimal(inc[k], "policy "+v.Name+" included "+k)
 			if err != nil {
 				return err
 			}
@@ -242,7 +172,7 @@ func collectVersions(rows pgx.Rows) ([]billing.Policy, error) {
 			}
 			v.Included[k] = d
 		}
-		var rs []ruleJSON
+		var rs []codec.Rule
 		if err := json.Unmarshal([]byte(rules), &rs); err != nil {
 			return fmt.Errorf("policy %s version %d: rules: %w", v.Name, v.Version, err)
 		}
@@ -312,7 +242,7 @@ func (s *Store) PolicyHistory(ctx context.Context, name string) ([]billing.Polic
 
 // AddPolicyVersion implements store.PolicyVersions.
 func (s *Store) AddPolicyVersion(ctx context.Context, p billing.Policy) (billing.Policy, error) {
-	if err := checkPolicy(p); err != nil {
+	if err := store.CheckPolicy(p); err != nil {
 		return p, fmt.Errorf("add policy version %s: %w", p.Name, err)
 	}
 	var out billing.Policy
@@ -350,7 +280,7 @@ func (s *Store) changeRules(ctx context.Context, name string, effective time.Tim
 		if err := fn(&next); err != nil {
 			return err
 		}
-		if err := checkPolicy(next); err != nil {
+		if err := store.CheckPolicy(next); err != nil {
 			return err
 		}
 		out, err = addVersionTx(ctx, tx, vs, next, s.now())
@@ -361,20 +291,7 @@ func (s *Store) changeRules(ctx context.Context, name string, effective time.Tim
 
 // AddRule implements store.PolicyVersions.
 func (s *Store) AddRule(ctx context.Context, name string, rule billing.RuleSpec, effective time.Time) (billing.Policy, error) {
-	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error {
-		if rule.Type == "" {
-			return errors.New("rule type: required")
-		}
-		key := rating.RuleKey(rule)
-		for i, r := range p.Rules {
-			if rating.RuleKey(r) == key {
-				p.Rules[i] = rule
-				return nil
-			}
-		}
-		p.Rules = append(p.Rules, rule)
-		return nil
-	})
+	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error { return store.PutRule(p, rule) })
 	if err != nil {
 		return p, fmt.Errorf("policy %s: add rule %s: %w", name, rule.Type, err)
 	}
@@ -383,16 +300,8 @@ func (s *Store) AddRule(ctx context.Context, name string, rule billing.RuleSpec,
 
 // RemoveRule implements store.PolicyVersions.
 func (s *Store) RemoveRule(ctx context.Context, name, ruleType string, effective time.Time) (billing.Policy, error) {
-	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error {
-		// ruleType is a rule key: the type, or meter:<meter name> for a meter rule.
-		for i, r := range p.Rules {
-			if rating.RuleKey(r) == ruleType {
-				p.Rules = slices.Delete(p.Rules, i, i+1)
-				return nil
-			}
-		}
-		return fmt.Errorf("version %d has no rule for %s: %w", p.Version, ruleType, store.ErrNotFound)
-	})
+	// ruleType is a rule key: the type, or meter:<meter name> for a meter rule.
+	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error { return store.DropRule(p, ruleType) })
 	if err != nil {
 		return p, fmt.Errorf("policy %s: remove rule %s: %w", name, ruleType, err)
 	}
@@ -436,7 +345,7 @@ WHERE r.customer_id = $1 AND r.resource_id = $2 AND b.live)`, customerID, sub.Re
 			return sub, false, err
 		}
 		if billed {
-			return sub, false, fmt.Errorf("subscription %d starts at %s and is already billed: end it later or void its invoice", sub.ID, fmtTime(sub.Start))
+			return sub, false, fmt.Errorf("subscription %d starts at %s and is already billed: end it later or void its invoice", sub.ID, store.FormatTime(sub.Start))
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM subscriptions WHERE id = $1`, sub.ID); err != nil {
 			return sub, false, err
@@ -484,7 +393,7 @@ func (s *Store) ChangeSubscription(ctx context.Context, customerID, policy strin
 			customerID, policy, at, nullTime(sub.End)).Scan(&sub.ID)
 	})
 	if err != nil {
-		return sub, fmt.Errorf("change subscription of %s to %s at %s: %w", customerID, policy, fmtTime(at), err)
+		return sub, fmt.Errorf("change subscription of %s to %s at %s: %w", customerID, policy, store.FormatTime(at), err)
 	}
 	return sub, nil
 }
@@ -506,7 +415,7 @@ func (s *Store) CancelSubscription(ctx context.Context, customerID string, at ti
 		return err
 	})
 	if err != nil {
-		return sub, fmt.Errorf("cancel subscription of %s at %s: %w", customerID, fmtTime(at), err)
+		return sub, fmt.Errorf("cancel subscription of %s at %s: %w", customerID, store.FormatTime(at), err)
 	}
 	return sub, nil
 }
@@ -554,43 +463,6 @@ WHERE r.customer_id = ANY($1) AND r.resource_id >= 'subscription/' AND r.resourc
 
 // --- discounts -------------------------------------------------------------------------------------
 
-// checkDiscount validates one discount.
-func checkDiscount(d billing.Discount) error {
-	var errs []error
-	if d.CustomerID == "" {
-		errs = append(errs, errors.New("customer: required"))
-	}
-	switch d.Scope {
-	case billing.DiscountLine:
-		if d.ResourceID == "" {
-			errs = append(errs, errors.New("resource_id: required for scope line"))
-		}
-	case billing.DiscountRule:
-		if d.RuleType == "" {
-			errs = append(errs, errors.New("rule_type: required for scope rule"))
-		}
-	case billing.DiscountInvoice:
-	default:
-		errs = append(errs, fmt.Errorf("scope %q: want line, rule or invoice", d.Scope))
-	}
-	switch {
-	case d.Percent.IsPos() == d.Amount.IsPos():
-		errs = append(errs, errors.New("percent or amount: give exactly one, positive"))
-	case d.Percent.IsNeg() || d.Amount.IsNeg():
-		errs = append(errs, errors.New("percent and amount must not be negative"))
-	case d.Percent.Cmp(decimal.One) > 0:
-		errs = append(errs, fmt.Errorf("percent %s: want a fraction up to 1, e.g. 0.10", d.Percent))
-	case d.Amount.IsPos() && len(d.Currency) != 3:
-		errs = append(errs, fmt.Errorf("currency %q: a fixed amount needs a 3-letter ISO 4217 code", d.Currency))
-	}
-	if d.Start.IsZero() {
-		errs = append(errs, errors.New("start: required"))
-	} else if !d.End.IsZero() && !d.End.After(d.Start) {
-		errs = append(errs, fmt.Errorf("end %s: must be after start %s", fmtTime(d.End), fmtTime(d.Start)))
-	}
-	return errors.Join(errs...)
-}
-
 // AddDiscounts implements store.Discounts.
 func (s *Store) AddDiscounts(ctx context.Context, ds []billing.Discount) ([]billing.Discount, error) {
 	out := make([]billing.Discount, len(ds))
@@ -600,7 +472,7 @@ func (s *Store) AddDiscounts(ctx context.Context, ds []billing.Discount) ([]bill
 		if !d.End.IsZero() {
 			d.End = interval.Norm(d.End)
 		}
-		if err := checkDiscount(d); err != nil {
+		if err := store.CheckDiscount(d); err != nil {
 			return nil, fmt.Errorf("add discounts: discounts[%d] (customer %s): %w", i, d.CustomerID, err)
 		}
 		out[i], ids[i] = d, d.CustomerID
@@ -610,7 +482,7 @@ func (s *Store) AddDiscounts(ctx context.Context, ds []billing.Discount) ([]bill
 	}
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		currencies := map[string]string{}
-		rows, _ := tx.Query(ctx, `SELECT id, currency FROM customers WHERE id = ANY($1)`, sortedUnique(ids))
+		rows, _ := tx.Query(ctx, `SELECT id, currency FROM customers WHERE id = ANY($1)`, codec.SortedUnique(ids))
 		var id, cur string
 		if _, err := pgx.ForEachRow(rows, []any{&id, &cur}, func() error {
 			currencies[id] = cur
@@ -666,10 +538,10 @@ ORDER BY customer_id, id`, customerIDs, r.Start, r.End)
 	)
 	_, err := pgx.ForEachRow(rows, []any{&d.ID, &d.CustomerID, &d.Scope, &d.RuleType, &d.ResourceID, &pct, &amt, &d.Currency, &start, &end, &d.Reason}, func() error {
 		var err error
-		if d.Percent, err = parseDec(pct, "discount percent"); err != nil {
+		if d.Percent, err = codec.Decimal(pct, "discount percent"); err != nil {
 			return err
 		}
-		if d.Amount, err = parseDec(amt, "discount amount"); err != nil {
+		if d.Amount, err = codec.Decimal(amt, "discount amount"); err != nil {
 			return err
 		}
 		d.Start, d.End = utc(start), fromNull(end)
@@ -772,7 +644,7 @@ func scanCreditNote(row pgx.Row) (invoice.CreditNote, error) {
 	cn.Period = interval.Range{Start: utc(ps), End: utc(pe)}
 	cn.IssuedAt = utc(issued)
 	for i, d := range []*decimal.Decimal{&cn.Subtotal, &cn.TaxRate, &cn.Tax, &cn.Total} {
-		if *d, err = parseDec(m[i], "credit note "+cn.Number); err != nil {
+		if *d, err = codec.Decimal(m[i], "credit note "+cn.Number); err != nil {
 			return cn, err
 		}
 	}

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
 )
 
 // AddRecords stores trigger records in one transaction, creating resources as needed. A record
@@ -31,7 +31,7 @@ func (s *Store) AddRecords(ctx context.Context, rs []billing.Record) error {
 		return nil
 	}
 	for i, r := range rs {
-		if err := checkRecord(r); err != nil {
+		if err := store.CheckRecord(r); err != nil {
 			return fmt.Errorf("add records: records[%d] (customer %s resource %s): %w", i, r.CustomerID, r.ResourceID, err)
 		}
 	}
@@ -91,7 +91,7 @@ func (s *Store) AddRecordStream(ctx context.Context, stream func(add func([]bill
 				return err
 			}
 			for i, r := range rs {
-				if err := checkRecord(r); err != nil {
+				if err := store.CheckRecord(r); err != nil {
 					return fmt.Errorf("records[%d] (customer %s resource %s): %w", offset+i, r.CustomerID, r.ResourceID, err)
 				}
 			}
@@ -348,7 +348,7 @@ func copyRecords(ctx context.Context, tx pgx.Tx, table string, rs []billing.Reco
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{table}, recordColumns, pgx.CopyFromSlice(len(idx), func(j int) ([]any, error) {
 		i := idx[j]
 		r := &rs[i]
-		attrs, err := attrsJSON(r.Attributes)
+		attrs, err := codec.AttrsJSON(r.Attributes)
 		if err != nil {
 			return nil, fmt.Errorf("records[%d] (customer %s resource %s): attributes: %w", offset+i, r.CustomerID, r.ResourceID, err)
 		}
@@ -399,22 +399,6 @@ WHERE u.end_at IS DISTINCT FROM excluded.end_at OR u.attributes <> excluded.attr
 	return nil
 }
 
-func checkRecord(r billing.Record) error {
-	switch {
-	case r.CustomerID == "":
-		return errors.New("customer: required")
-	case r.ResourceID == "":
-		return errors.New("resource id: required")
-	case r.Start.IsZero():
-		return errors.New("start: required")
-	}
-	if !r.End.IsZero() && !interval.Norm(r.End).After(interval.Norm(r.Start)) {
-		return fmt.Errorf("end %s is not after start %s", interval.Norm(r.End).Format(time.RFC3339),
-			interval.Norm(r.Start).Format(time.RFC3339))
-	}
-	return nil
-}
-
 // Usage returns, for these customers, every resource that has an unsettled record starting before
 // until, with its records from Since on and its live billed ranges ending after Since, sorted by
 // customer then resource id. It reads one snapshot with three queries whatever the batch size,
@@ -431,7 +415,7 @@ SELECT r.key, min(u.start_at), r.customer_id, r.resource_id, r.type
 FROM resources AS r JOIN usage_records AS u ON u.resource_key = r.key AND NOT u.settled AND u.start_at < $2
 WHERE r.customer_id = ANY($1)
 GROUP BY r.key
-ORDER BY r.customer_id, r.resource_id`, sortedUnique(customerIDs), until)
+ORDER BY r.customer_id, r.resource_id`, codec.SortedUnique(customerIDs), until)
 		var (
 			u     store.ResourceUsage
 			since time.Time
@@ -545,7 +529,7 @@ ORDER BY u.resource_key, u.start_at`, keys, since, until)
 		a, ok := attrCache[attrs]
 		if !ok {
 			var err error
-			if a, err = parseAttrs(attrs); err != nil {
+			if a, err = codec.ParseAttrs(attrs); err != nil {
 				return fmt.Errorf("record %d: %w", id, err)
 			}
 			attrCache[attrs] = a

@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +10,8 @@ import (
 	"time"
 
 	"github.com/bilean/bilean/billing"
-	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
 	"github.com/govalues/decimal"
 )
 
@@ -21,21 +19,11 @@ var _ store.Balances = (*Store)(nil)
 
 // Recharge implements store.Balances: the payment and its note in one transaction.
 func (s *Store) Recharge(ctx context.Context, p billing.Payment, note string) (billing.Payment, error) {
-	switch {
-	case p.CustomerID == "":
-		return p, errors.New("recharge: customer: required")
-	case len(p.Currency) != 3:
-		return p, fmt.Errorf("recharge %s: currency %q: want a 3-letter ISO 4217 code", p.CustomerID, p.Currency)
-	case p.ReceivedAt.IsZero():
-		return p, fmt.Errorf("recharge %s: received_at: required", p.CustomerID)
+	p, err := store.PrepareRecharge(p)
+	if err != nil {
+		return p, err
 	}
-	if p.Reference == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		p.Reference = "recharge-" + p.ReceivedAt.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
-	}
-	p.ReceivedAt = interval.Norm(p.ReceivedAt)
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		var exists int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM customers WHERE id = ?`, p.CustomerID).Scan(&exists); err != nil {
 			return err
@@ -76,7 +64,7 @@ func (s *Store) SettledBalance(ctx context.Context, customerID string, at time.T
 				if err := rows.Scan(&a); err != nil {
 					return err
 				}
-				d, err := parseDec(a, "amount")
+				d, err := codec.Decimal(a, "amount")
 				if err != nil {
 					return err
 				}
@@ -168,16 +156,16 @@ func scanBurn(sc interface{ Scan(...any) error }) (store.BurnState, error) {
 	b.AsOf = fromNullSec(asOf)
 	b.Stale = changes > b.Mark || !asOf.Valid
 	var err error
-	if b.Settled, err = parseDec(settled, "settled"); err != nil {
+	if b.Settled, err = codec.Decimal(settled, "settled"); err != nil {
 		return b, err
 	}
-	if b.Accrued, err = parseDec(accrued, "accrued"); err != nil {
+	if b.Accrued, err = codec.Decimal(accrued, "accrued"); err != nil {
 		return b, err
 	}
-	if b.Base, err = parseDec(base, "base"); err != nil {
+	if b.Base, err = codec.Decimal(base, "base"); err != nil {
 		return b, err
 	}
-	if b.Rate, err = parseDec(rate, "rate"); err != nil {
+	if b.Rate, err = codec.Decimal(rate, "rate"); err != nil {
 		return b, err
 	}
 	return b, nil
@@ -400,7 +388,7 @@ func scanRecord(rows *sql.Rows) (billing.Record, error) {
 	}
 	r.Start, r.End, r.Settled = fromSec(start), fromNullSec(end), settled == 1
 	var err error
-	r.Attributes, err = parseAttrs(attrs)
+	r.Attributes, err = codec.ParseAttrs(attrs)
 	return r, err
 }
 

@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
 )
 
 // PutCustomers inserts or replaces customers, all or nothing. An empty status is stored as active.
@@ -103,7 +103,7 @@ FROM customers WHERE id IN (SELECT value FROM json_each(?))`, idsJSON(ids))
 		if len(c.Contacts) == 0 {
 			c.Contacts = nil
 		}
-		if c.TaxRate, err = parseDec(taxRate, "customer "+c.ID+" tax_rate"); err != nil {
+		if c.TaxRate, err = codec.Decimal(taxRate, "customer "+c.ID+" tax_rate"); err != nil {
 			return err
 		}
 		c.TaxExempt = exempt != 0
@@ -293,7 +293,7 @@ SELECT amount, currency, received_at FROM payments WHERE customer_id = ? AND ref
 			if err := get.QueryRowContext(ctx, p.CustomerID, p.Reference).Scan(&amount, &currency, &received); err != nil {
 				return fmt.Errorf("add payments: payments[%d] (customer %s): %w", i, p.CustomerID, err)
 			}
-			old, err := parseDec(amount, "payment amount")
+			old, err := codec.Decimal(amount, "payment amount")
 			if err != nil {
 				return fmt.Errorf("add payments: payments[%d]: %w", i, err)
 			}
@@ -326,7 +326,7 @@ ORDER BY p.customer_id, p.received_at, p.id`, idsJSON(customerIDs), sec(r.Start)
 		if err != nil {
 			return err
 		}
-		if p.Amount, err = parseDec(amount, "payment amount"); err != nil {
+		if p.Amount, err = codec.Decimal(amount, "payment amount"); err != nil {
 			return err
 		}
 		p.ReceivedAt = fromSec(at)
@@ -337,18 +337,4 @@ ORDER BY p.customer_id, p.received_at, p.id`, idsJSON(customerIDs), sec(r.Start)
 		return nil, fmt.Errorf("payments: %w", err)
 	}
 	return out, nil
-}
-
-// sortedUnique returns ids sorted with duplicates removed.
-func sortedUnique(ids []string) []string {
-	out := append([]string(nil), ids...)
-	sort.Strings(out)
-	n := 0
-	for i, id := range out {
-		if i == 0 || id != out[n-1] {
-			out[n] = id
-			n++
-		}
-	}
-	return out[:n]
 }

@@ -14,20 +14,11 @@ import (
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/ceilometer/notification"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
+	"github.com/bilean/bilean/store/derive"
 )
 
 var _ store.Events = (*Store)(nil)
-
-// eventRow is a stored event as the derivation needs it.
-type eventRow struct {
-	seq      int64
-	customer string
-	resource string
-	typ      string
-	action   notification.Action
-	at       int64
-	attrs    map[string]string
-}
 
 // RecordEvents implements store.Events in one write transaction.
 func (s *Store) RecordEvents(ctx context.Context, b store.EventBatch) (store.EventResult, error) {
@@ -112,8 +103,8 @@ func recordEventsTx(ctx context.Context, tx *sql.Tx, b store.EventBatch, receive
 	// stored. Still unknown: kept with customer '' until the resource appears.
 	batchOwner := map[string]string{}
 	for _, r := range prior {
-		if r.customer != "" && r.customer > batchOwner[r.resource] {
-			batchOwner[r.resource] = r.customer
+		if r.Customer != "" && r.Customer > batchOwner[r.Resource] {
+			batchOwner[r.Resource] = r.Customer
 		}
 	}
 	for _, e := range evs {
@@ -209,30 +200,30 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 	// Re-derive every resource a new event touches, from all of its events: those stored
 	// before this batch and the new ones.
 	affected := make(map[string]bool, len(inserted))
-	all := make([]eventRow, 0, len(inserted))
+	all := make([]derive.Event, 0, len(inserted))
 	for _, e := range inserted {
-		affected[e.resource] = true
+		affected[e.Resource] = true
 		all = append(all, e)
 	}
 	hasPrior := map[string]bool{}
 	for _, r := range prior {
-		if affected[r.resource] {
+		if affected[r.Resource] {
 			all = append(all, r)
-			hasPrior[r.resource] = true
+			hasPrior[r.Resource] = true
 		}
 	}
 	if err := adoptOrphans(ctx, tx, all); err != nil {
 		return err
 	}
-	sort.Slice(all, func(i, j int) bool { return eventLess(all[i], all[j]) })
+	sort.Slice(all, func(i, j int) bool { return derive.Less(all[i], all[j]) })
 	return applyEvents(ctx, tx, all, hasPrior, res)
 }
 
 // insertEvents stores evs and returns those that were new (message id not stored before and not
 // repeated earlier in evs), as stored.
-func insertEvents(ctx context.Context, tx *sql.Tx, evs []notification.Event, received int64) ([]eventRow, error) {
+func insertEvents(ctx context.Context, tx *sql.Tx, evs []notification.Event, received int64) ([]derive.Event, error) {
 	const chunk = 100
-	out := make([]eventRow, 0, len(evs))
+	out := make([]derive.Event, 0, len(evs))
 	byID := make(map[string]int, len(evs))
 	args := make([]any, 0, 9*chunk)
 	var full *sql.Stmt // the statement of a full chunk, prepared once per call
@@ -260,7 +251,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, evs []notification.Event, rec
 		}
 		args = args[:0]
 		for j, e := range part {
-			attrs, err := attrsJSON(e.Attributes)
+			attrs, err := codec.AttrsJSON(e.Attributes)
 			if err != nil {
 				return nil, err
 			}
@@ -276,8 +267,8 @@ func insertEvents(ctx context.Context, tx *sql.Tx, evs []notification.Event, rec
 				return err
 			}
 			e := evs[byID[id]]
-			out = append(out, eventRow{seq: seq, customer: e.ProjectID, resource: e.ResourceID, typ: e.ResourceType,
-				action: e.Action, at: e.Time.Unix(), attrs: e.Attributes})
+			out = append(out, derive.Event{Seq: seq, Customer: e.ProjectID, Resource: e.ResourceID, Type: e.ResourceType,
+				Action: e.Action, At: e.Time.Unix(), Attrs: e.Attributes})
 			return nil
 		})
 		if err != nil {
@@ -288,28 +279,28 @@ func insertEvents(ctx context.Context, tx *sql.Tx, evs []notification.Event, rec
 }
 
 // loadEvents reads every stored event of these resource ids.
-func loadEvents(ctx context.Context, tx *sql.Tx, resIDs []string) ([]eventRow, error) {
-	var all []eventRow
+func loadEvents(ctx context.Context, tx *sql.Tx, resIDs []string) ([]derive.Event, error) {
+	var all []derive.Event
 	attrCache := map[string]map[string]string{}
 	rows, err := tx.QueryContext(ctx, `
 SELECT e.seq, e.customer_id, e.resource_id, e.resource_type, e.action, e.at, e.attributes
 FROM json_each(?) AS j CROSS JOIN events AS e WHERE e.resource_id = j.value`, idsJSON(resIDs))
 	err = eachRow(rows, err, func(rows *sql.Rows) error {
-		var r eventRow
+		var r derive.Event
 		var action, attrs string
-		if err := rows.Scan(&r.seq, &r.customer, &r.resource, &r.typ, &action, &r.at, &attrs); err != nil {
+		if err := rows.Scan(&r.Seq, &r.Customer, &r.Resource, &r.Type, &action, &r.At, &attrs); err != nil {
 			return err
 		}
-		r.action = notification.Action(action)
+		r.Action = notification.Action(action)
 		a, ok := attrCache[attrs]
 		if !ok {
 			var err error
-			if a, err = parseAttrs(attrs); err != nil {
-				return fmt.Errorf("event %d: %w", r.seq, err)
+			if a, err = codec.ParseAttrs(attrs); err != nil {
+				return fmt.Errorf("event %d: %w", r.Seq, err)
 			}
 			attrCache[attrs] = a
 		}
-		r.attrs = a
+		r.Attrs = a
 		all = append(all, r)
 		return nil
 	})
@@ -321,143 +312,46 @@ FROM json_each(?) AS j CROSS JOIN events AS e WHERE e.resource_id = j.value`, id
 
 // adoptOrphans gives the closes stored without a project the project of their resource once
 // it is known, in all and in the table.
-func adoptOrphans(ctx context.Context, tx *sql.Tx, all []eventRow) error {
+func adoptOrphans(ctx context.Context, tx *sql.Tx, all []derive.Event) error {
 	owner := map[string]string{}
 	orphans := false
 	for _, r := range all {
-		if r.customer != "" && r.typ != notification.CustomerType {
-			owner[r.resource] = r.customer
+		if r.Customer != "" && r.Type != notification.CustomerType {
+			owner[r.Resource] = r.Customer
 		}
-		orphans = orphans || r.customer == ""
+		orphans = orphans || r.Customer == ""
 	}
 	if !orphans {
 		return nil
 	}
 	for i, r := range all {
-		if r.customer == "" && owner[r.resource] != "" {
-			all[i].customer = owner[r.resource]
-			if _, err := tx.ExecContext(ctx, `UPDATE events SET customer_id = ? WHERE seq = ?`, all[i].customer, r.seq); err != nil {
-				return fmt.Errorf("adopt event %d: %w", r.seq, err)
+		if r.Customer == "" && owner[r.Resource] != "" {
+			all[i].Customer = owner[r.Resource]
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET customer_id = ? WHERE seq = ?`, all[i].Customer, r.Seq); err != nil {
+				return fmt.Errorf("adopt event %d: %w", r.Seq, err)
 			}
 		}
 	}
 	return nil
 }
 
-// eventLess orders events as they are applied: by resource, then their own time, then open
-// before change before close, then arrival.
-func eventLess(a, b eventRow) bool {
-	if a.customer != b.customer {
-		return a.customer < b.customer
-	}
-	if a.resource != b.resource {
-		return a.resource < b.resource
-	}
-	if a.at != b.at {
-		return a.at < b.at
-	}
-	if ra, rb := a.action.Rank(), b.action.Rank(); ra != rb {
-		return ra < rb
-	}
-	return a.seq < b.seq
-}
-
-// span is one derived trigger record.
-type span struct {
-	start, end int64 // end 0: open
-	attrs      map[string]string
-}
-
-// deriveSpans turns one resource's ordered events into its records: an open starts a span, a
-// change with different attributes ends it and starts the next (same second: replaces it), a
-// close ends it. A change before any open opens (the resource predates the events); a change
-// after a close is ignored; an open after a close starts a new life. Zero-length spans vanish.
-func deriveSpans(evs []eventRow) []span {
-	var out []span
-	var cur *span
-	closed := false
-	for _, e := range evs {
-		switch e.action {
-		case notification.Open, notification.Change:
-			if cur == nil {
-				if e.action == notification.Change && closed {
-					continue
-				}
-				cur = &span{start: e.at, attrs: e.attrs}
-				continue
-			}
-			next := mergeAttrs(cur.attrs, e.attrs)
-			if equalAttrs(next, cur.attrs) {
-				continue
-			}
-			if e.at == cur.start {
-				cur.attrs = next
-				continue
-			}
-			cur.end = e.at
-			out = append(out, *cur)
-			cur = &span{start: e.at, attrs: next}
-		case notification.Close:
-			closed = true
-			if cur == nil {
-				continue
-			}
-			if e.at > cur.start {
-				cur.end = e.at
-				out = append(out, *cur)
-			}
-			cur = nil
-		}
-	}
-	if cur != nil {
-		out = append(out, *cur)
-	}
-	return out
-}
-
-func mergeAttrs(old, upd map[string]string) map[string]string {
-	if len(upd) == 0 {
-		return old
-	}
-	m := make(map[string]string, len(old)+len(upd))
-	for k, v := range old {
-		m[k] = v
-	}
-	for k, v := range upd {
-		m[k] = v
-	}
-	return m
-}
-
-func equalAttrs(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 // applyEvents derives the records of the resources in all (sorted by eventLess) and writes what
 // changed; for customer-type events it creates or closes the customer. hasPrior names the
 // resources that had events before this batch: only they can have listener records to compare
 // with (the listener writes records only from stored events).
-func applyEvents(ctx context.Context, tx *sql.Tx, all []eventRow, hasPrior map[string]bool, res *store.EventResult) error {
+func applyEvents(ctx context.Context, tx *sql.Tx, all []derive.Event, hasPrior map[string]bool, res *store.EventResult) error {
 	type group struct {
 		customer, resource, typ string
-		evs                     []eventRow
+		evs                     []derive.Event
 	}
 	var groups []group
 	for i := 0; i < len(all); {
 		j := i
-		for j < len(all) && all[j].customer == all[i].customer && all[j].resource == all[i].resource {
+		for j < len(all) && all[j].Customer == all[i].Customer && all[j].Resource == all[i].Resource {
 			j++
 		}
-		if all[i].customer != "" { // an orphan close alone derives nothing yet
-			groups = append(groups, group{all[i].customer, all[i].resource, all[j-1].typ, all[i:j]})
+		if all[i].Customer != "" { // an orphan close alone derives nothing yet
+			groups = append(groups, group{all[i].Customer, all[i].Resource, all[j-1].Type, all[i:j]})
 		} else {
 			res.Pending += j - i
 		}
@@ -475,7 +369,7 @@ func applyEvents(ctx context.Context, tx *sql.Tx, all []eventRow, hasPrior map[s
 			resources = append(resources, g)
 			continue
 		}
-		if g.evs[len(g.evs)-1].action == notification.Close {
+		if g.evs[len(g.evs)-1].Action == notification.Close {
 			r, err := tx.ExecContext(ctx, `UPDATE customers SET status = 'closed' WHERE id = ? AND status <> 'closed'`, g.resource)
 			if err != nil {
 				return fmt.Errorf("close customer %s: %w", g.resource, err)
@@ -529,7 +423,7 @@ WHERE res.customer_id = j.value ->> 0 AND res.resource_id = j.value ->> 1
 		var upserts []billing.Record
 		var deletes []int64
 		for _, g := range resources {
-			spans := deriveSpans(g.evs)
+			spans := derive.Spans(g.evs)
 			n := resourceName{g.customer, g.resource}
 			have := map[int64]existing{}
 			for _, e := range stored[n] {
@@ -537,21 +431,21 @@ WHERE res.customer_id = j.value ->> 0 AND res.resource_id = j.value ->> 1
 			}
 			want := map[int64]bool{}
 			for _, sp := range spans {
-				want[sp.start] = true
-				attrs, err := attrsJSON(sp.attrs)
+				want[sp.Start] = true
+				attrs, err := codec.AttrsJSON(sp.Attrs)
 				if err != nil {
 					return err
 				}
-				if e, ok := have[sp.start]; ok && e.attrs == attrs &&
-					((sp.end == 0 && !e.end.Valid) || (e.end.Valid && e.end.Int64 == sp.end)) {
+				if e, ok := have[sp.Start]; ok && e.attrs == attrs &&
+					((sp.End == 0 && !e.end.Valid) || (e.end.Valid && e.end.Int64 == sp.End)) {
 					continue
 				}
 				r := billing.Record{
 					ResourceID: g.resource, ResourceType: g.typ, CustomerID: g.customer,
-					Start: fromSec(sp.start), Attributes: sp.attrs, Source: store.ListenerSource,
+					Start: fromSec(sp.Start), Attributes: sp.Attrs, Source: store.ListenerSource,
 				}
-				if sp.end != 0 {
-					r.End = fromSec(sp.end)
+				if sp.End != 0 {
+					r.End = fromSec(sp.End)
 				}
 				upserts = append(upserts, r)
 				changed[g.customer] = true
@@ -664,7 +558,7 @@ func writeListenerRecords(ctx context.Context, tx *sql.Tx, rs []billing.Record) 
 		batch := rs[i:min(i+upsertBatch, len(rs))]
 		args = args[:0]
 		for _, r := range batch {
-			attrs, err := attrsJSON(r.Attributes)
+			attrs, err := codec.AttrsJSON(r.Attributes)
 			if err != nil {
 				return fmt.Errorf("customer %s resource %s: attributes: %w", r.CustomerID, r.ResourceID, err)
 			}
@@ -776,23 +670,23 @@ FROM quarantine ORDER BY id LIMIT ?`, limit)
 
 // ResourceEvents implements store.Events.
 func (s *Store) ResourceEvents(ctx context.Context, resourceID string) ([]notification.Event, error) {
-	var rows []eventRow
+	var rows []derive.Event
 	var meta []struct{ id, typ string }
 	q, err := s.db.QueryContext(ctx, `
 SELECT seq, customer_id, resource_id, resource_type, action, at, attributes, message_id, event_type
 FROM events WHERE resource_id = ?`, resourceID)
 	err = eachRow(q, err, func(q *sql.Rows) error {
-		var r eventRow
+		var r derive.Event
 		var action, attrs, mid, et string
-		if err := q.Scan(&r.seq, &r.customer, &r.resource, &r.typ, &action, &r.at, &attrs, &mid, &et); err != nil {
+		if err := q.Scan(&r.Seq, &r.Customer, &r.Resource, &r.Type, &action, &r.At, &attrs, &mid, &et); err != nil {
 			return err
 		}
-		r.action = notification.Action(action)
-		a, err := parseAttrs(attrs)
+		r.Action = notification.Action(action)
+		a, err := codec.ParseAttrs(attrs)
 		if err != nil {
 			return err
 		}
-		r.attrs = a
+		r.Attrs = a
 		rows = append(rows, r)
 		meta = append(meta, struct{ id, typ string }{mid, et})
 		return nil
@@ -804,13 +698,13 @@ FROM events WHERE resource_id = ?`, resourceID)
 	for i := range idx {
 		idx[i] = i
 	}
-	sort.Slice(idx, func(a, b int) bool { return eventLess(rows[idx[a]], rows[idx[b]]) })
+	sort.Slice(idx, func(a, b int) bool { return derive.Less(rows[idx[a]], rows[idx[b]]) })
 	out := make([]notification.Event, len(rows))
 	for i, k := range idx {
 		r := rows[k]
 		out[i] = notification.Event{
-			MessageID: meta[k].id, EventType: meta[k].typ, ResourceType: r.typ, ResourceID: r.resource,
-			ProjectID: r.customer, Action: r.action, Time: time.Unix(r.at, 0).UTC(), Attributes: r.attrs,
+			MessageID: meta[k].id, EventType: meta[k].typ, ResourceType: r.Type, ResourceID: r.Resource,
+			ProjectID: r.Customer, Action: r.Action, Time: time.Unix(r.At, 0).UTC(), Attributes: r.Attrs,
 		}
 	}
 	return out, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
 	"github.com/govalues/decimal"
 )
 
@@ -171,7 +172,7 @@ func insertLines(ctx context.Context, tx *sql.Tx, invoiceID int64, lines []invoi
 	}
 	rows := make([][]any, len(lines))
 	for n, l := range lines {
-		attrs, err := attrsJSON(l.Attributes)
+		attrs, err := codec.AttrsJSON(l.Attributes)
 		if err != nil {
 			return fmt.Errorf("lines[%d]: attributes: %w", n, err)
 		}
@@ -404,7 +405,7 @@ func scanInvoice(sc scanner) (invoice.Invoice, error) {
 	names := []string{"subtotal", "tax_rate", "tax", "total", "payments", "previous_balance", "balance_due", "credit_applied", "amount_due"}
 	for i, d := range dst {
 		var err error
-		if *d, err = parseDec(money[i], "invoice "+inv.Number+" "+names[i]); err != nil {
+		if *d, err = codec.Decimal(money[i], "invoice "+inv.Number+" "+names[i]); err != nil {
 			return inv, err
 		}
 	}
@@ -491,16 +492,16 @@ FROM invoice_lines WHERE invoice_id = ? ORDER BY n`, id)
 		l.Section = invoice.Section(section)
 		l.Start, l.End = fromSec(start), fromSec(end)
 		n := len(out) + 1
-		if l.Quantity, err = parseDec(qty, fmt.Sprintf("line %d quantity", n)); err != nil {
+		if l.Quantity, err = codec.Decimal(qty, fmt.Sprintf("line %d quantity", n)); err != nil {
 			return err
 		}
-		if l.UnitPrice, err = parseDec(price, fmt.Sprintf("line %d unit_price", n)); err != nil {
+		if l.UnitPrice, err = codec.Decimal(price, fmt.Sprintf("line %d unit_price", n)); err != nil {
 			return err
 		}
-		if l.Amount, err = parseDec(amount, fmt.Sprintf("line %d amount", n)); err != nil {
+		if l.Amount, err = codec.Decimal(amount, fmt.Sprintf("line %d amount", n)); err != nil {
 			return err
 		}
-		if l.Attributes, err = parseAttrs(attrs); err != nil {
+		if l.Attributes, err = codec.ParseAttrs(attrs); err != nil {
 			return fmt.Errorf("line %d: %w", n, err)
 		}
 		out = append(out, l)
@@ -554,7 +555,7 @@ func (s *Store) Balances(ctx context.Context, customerIDs []string, before time.
 				if err := rows.Scan(&cust, &amount); err != nil {
 					return err
 				}
-				d, err := parseDec(amount, "amount of customer "+cust)
+				d, err := codec.Decimal(amount, "amount of customer "+cust)
 				if err != nil {
 					return err
 				}

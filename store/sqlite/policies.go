@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bilean/bilean/rating"
 	"maps"
 	"slices"
 	"sort"
@@ -16,6 +15,7 @@ import (
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
 	"github.com/govalues/decimal"
 )
 
@@ -26,55 +26,13 @@ var (
 	_ store.CreditNotes         = (*Store)(nil)
 )
 
-// ruleJSON is how a billing.RuleSpec is kept in policy_versions.rules.
-type ruleJSON struct {
-	Type string `json:"type"`
-	Spec string `json:"spec"`
-}
-
-const timeFmt = "2006-01-02T15:04:05Z07:00"
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "since ever"
-	}
-	return t.UTC().Format(timeFmt)
-}
-
-// checkPolicy validates what every stored version needs.
-func checkPolicy(p billing.Policy) error {
-	var errs []error
-	if p.Name == "" {
-		errs = append(errs, errors.New("name: required"))
-	}
-	if len(p.Currency) != 3 {
-		errs = append(errs, fmt.Errorf("currency %q: want a 3-letter ISO 4217 code", p.Currency))
-	}
-	if err := p.ValidateFee(); err != nil {
-		errs = append(errs, err)
-	}
-	seen := map[string]bool{}
-	for i, r := range p.Rules {
-		if r.Type == "" {
-			errs = append(errs, fmt.Errorf("rules[%d].type: required", i))
-		}
-		// Meter rules are keyed by meter: a policy may price many meters.
-		key := rating.RuleKey(r)
-		if seen[key] {
-			errs = append(errs, fmt.Errorf("rules[%d]: a second rule for %s", i, key))
-		}
-		seen[key] = true
-	}
-	return errors.Join(errs...)
-}
-
 // PutPolicies stores policy versions, all or nothing. A policy is matched to its stored versions
 // by effective time: a version with the same effective time (or the same Version, when given)
 // is replaced in place, so re-importing a file is a no-op or a correction; a later effective time
 // adds the next version; an earlier one that matches no version is refused.
 func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
 	for i, p := range ps {
-		if err := checkPolicy(p); err != nil {
+		if err := store.CheckPolicy(p); err != nil {
 			return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
 		}
 	}
@@ -97,7 +55,7 @@ func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
 			if err != nil {
 				return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
 			}
-			p.EffectiveFrom = normEffective(p.EffectiveFrom)
+			p.EffectiveFrom = store.NormEffective(p.EffectiveFrom)
 			replace := 0
 			for _, v := range vs {
 				if (p.Version != 0 && v.Version == p.Version) || (p.Version == 0 && v.EffectiveFrom.Equal(p.EffectiveFrom)) {
@@ -107,7 +65,7 @@ func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
 			switch {
 			case replace != 0:
 				p.Version = replace
-				if err := checkOrder(vs, p); err != nil {
+				if err := store.CheckPolicyOrder(vs, p); err != nil {
 					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
 				}
 				if err := upsertVersion(ctx, tx, p, s.now()); err != nil {
@@ -125,39 +83,11 @@ func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
 	})
 }
 
-// normEffective keeps the zero time zero and normalises any other.
-func normEffective(t time.Time) time.Time {
-	if t.IsZero() {
-		return t
-	}
-	return interval.Norm(t)
-}
-
-// checkOrder checks that p, replacing or following vs, keeps effective times increasing and the
-// currency unchanged.
-func checkOrder(vs []billing.Policy, p billing.Policy) error {
-	for _, v := range vs {
-		switch {
-		case v.Version == p.Version:
-		case v.Currency != p.Currency:
-			return fmt.Errorf("currency %s: version %d is priced in %s, and a policy's currency never changes (add a policy per currency)", p.Currency, v.Version, v.Currency)
-		case v.Version < p.Version && !p.EffectiveFrom.After(v.EffectiveFrom):
-			return fmt.Errorf("version %d effective %s: %w (version %d is effective %s)", p.Version, fmtTime(p.EffectiveFrom), store.ErrVersionOrder, v.Version, fmtTime(v.EffectiveFrom))
-		case v.Version > p.Version && !v.EffectiveFrom.After(p.EffectiveFrom):
-			return fmt.Errorf("version %d effective %s: must be before version %d, effective %s", p.Version, fmtTime(p.EffectiveFrom), v.Version, fmtTime(v.EffectiveFrom))
-		}
-	}
-	if p.Version > 1 && p.EffectiveFrom.IsZero() {
-		return fmt.Errorf("version %d: an effective time is required (only the first version applies since ever)", p.Version)
-	}
-	return nil
-}
-
 // addVersionTx appends p as the next version after vs.
 func addVersionTx(ctx context.Context, tx *sql.Tx, vs []billing.Policy, p billing.Policy, now time.Time) (billing.Policy, error) {
 	p.Version = len(vs) + 1
-	p.EffectiveFrom = normEffective(p.EffectiveFrom)
-	if err := checkOrder(vs, p); err != nil {
+	p.EffectiveFrom = store.NormEffective(p.EffectiveFrom)
+	if err := store.CheckPolicyOrder(vs, p); err != nil {
 		return p, err
 	}
 	if err := upsertVersion(ctx, tx, p, now); err != nil {
@@ -168,9 +98,9 @@ func addVersionTx(ctx context.Context, tx *sql.Tx, vs []billing.Policy, p billin
 
 // upsertVersion writes one version and, when it is the latest, mirrors it into policies.
 func upsertVersion(ctx context.Context, tx *sql.Tx, p billing.Policy, now time.Time) error {
-	rules := make([]ruleJSON, len(p.Rules))
+	rules := make([]codec.Rule, len(p.Rules))
 	for j, r := range p.Rules {
-		rules[j] = ruleJSON{Type: r.Type, Spec: r.Spec}
+		rules[j] = codec.Rule{Type: r.Type, Spec: r.Spec}
 	}
 	rj, err := json.Marshal(rules)
 	if err != nil {
@@ -226,7 +156,7 @@ func scanVersion(rows *sql.Rows) (billing.Policy, error) {
 		return p, err
 	}
 	p.EffectiveFrom = fromNullSec(eff)
-	if p.Fee, err = parseDec(fee, "policy "+p.Name+" fee"); err != nil {
+	if p.Fee, err = codec.Decimal(fee, "policy "+p.Name+" fee"); err != nil {
 		return p, err
 	}
 	var inc map[string]string
@@ -234,7 +164,7 @@ func scanVersion(rows *sql.Rows) (billing.Policy, error) {
 		return p, fmt.Errorf("policy %s version %d: included: %w", p.Name, p.Version, err)
 	}
 	for _, k := range slices.Sorted(maps.Keys(inc)) {
-		d, err := parseDec(inc[k], "policy "+p.Name+" included "+k)
+		d, err := codec.Decimal(inc[k], "policy "+p.Name+" included "+k)
 		if err != nil {
 			return p, err
 		}
@@ -243,7 +173,7 @@ func scanVersion(rows *sql.Rows) (billing.Policy, error) {
 		}
 		p.Included[k] = d
 	}
-	var rs []ruleJSON
+	var rs []codec.Rule
 	if err := json.Unmarshal([]byte(rules), &rs); err != nil {
 		return p, fmt.Errorf("policy %s version %d: rules: %w", p.Name, p.Version, err)
 	}
@@ -318,7 +248,7 @@ func (s *Store) PolicyHistory(ctx context.Context, name string) ([]billing.Polic
 
 // AddPolicyVersion implements store.PolicyVersions.
 func (s *Store) AddPolicyVersion(ctx context.Context, p billing.Policy) (billing.Policy, error) {
-	if err := checkPolicy(p); err != nil {
+	if err := store.CheckPolicy(p); err != nil {
 		return p, fmt.Errorf("add policy version %s: %w", p.Name, err)
 	}
 	var out billing.Policy
@@ -356,7 +286,7 @@ func (s *Store) changeRules(ctx context.Context, name string, effective time.Tim
 		if err := fn(&next); err != nil {
 			return err
 		}
-		if err := checkPolicy(next); err != nil {
+		if err := store.CheckPolicy(next); err != nil {
 			return err
 		}
 		out, err = addVersionTx(ctx, tx, vs, next, s.now())
@@ -367,20 +297,7 @@ func (s *Store) changeRules(ctx context.Context, name string, effective time.Tim
 
 // AddRule implements store.PolicyVersions.
 func (s *Store) AddRule(ctx context.Context, name string, rule billing.RuleSpec, effective time.Time) (billing.Policy, error) {
-	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error {
-		if rule.Type == "" {
-			return errors.New("rule type: required")
-		}
-		key := rating.RuleKey(rule)
-		for i, r := range p.Rules {
-			if rating.RuleKey(r) == key {
-				p.Rules[i] = rule
-				return nil
-			}
-		}
-		p.Rules = append(p.Rules, rule)
-		return nil
-	})
+	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error { return store.PutRule(p, rule) })
 	if err != nil {
 		return p, fmt.Errorf("policy %s: add rule %s: %w", name, rule.Type, err)
 	}
@@ -389,16 +306,8 @@ func (s *Store) AddRule(ctx context.Context, name string, rule billing.RuleSpec,
 
 // RemoveRule implements store.PolicyVersions.
 func (s *Store) RemoveRule(ctx context.Context, name, ruleType string, effective time.Time) (billing.Policy, error) {
-	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error {
-		// ruleType is a rule key: the type, or meter:<meter name> for a meter rule.
-		for i, r := range p.Rules {
-			if rating.RuleKey(r) == ruleType {
-				p.Rules = slices.Delete(p.Rules, i, i+1)
-				return nil
-			}
-		}
-		return fmt.Errorf("version %d has no rule for %s: %w", p.Version, ruleType, store.ErrNotFound)
-	})
+	// ruleType is a rule key: the type, or meter:<meter name> for a meter rule.
+	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error { return store.DropRule(p, ruleType) })
 	if err != nil {
 		return p, fmt.Errorf("policy %s: remove rule %s: %w", name, ruleType, err)
 	}
@@ -433,7 +342,7 @@ WHERE r.customer_id = ? AND r.resource_id = ? AND b.void = 0`, customerID, sub.R
 			return sub, false, err
 		}
 		if billed > 0 {
-			return sub, false, fmt.Errorf("subscription %d starts at %s and is already billed: end it later or void its invoice", sub.ID, fmtTime(sub.Start))
+			return sub, false, fmt.Errorf("subscription %d starts at %s and is already billed: end it later or void its invoice", sub.ID, store.FormatTime(sub.Start))
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE id = ?`, sub.ID); err != nil {
 			return sub, false, err
@@ -487,7 +396,7 @@ func (s *Store) ChangeSubscription(ctx context.Context, customerID, policy strin
 			customerID, policy, sec(at), nullSec(sub.End)).Scan(&sub.ID)
 	})
 	if err != nil {
-		return sub, fmt.Errorf("change subscription of %s to %s at %s: %w", customerID, policy, fmtTime(at), err)
+		return sub, fmt.Errorf("change subscription of %s to %s at %s: %w", customerID, policy, store.FormatTime(at), err)
 	}
 	return sub, nil
 }
@@ -506,7 +415,7 @@ func (s *Store) CancelSubscription(ctx context.Context, customerID string, at ti
 		return err
 	})
 	if err != nil {
-		return sub, fmt.Errorf("cancel subscription of %s at %s: %w", customerID, fmtTime(at), err)
+		return sub, fmt.Errorf("cancel subscription of %s at %s: %w", customerID, store.FormatTime(at), err)
 	}
 	return sub, nil
 }
@@ -556,43 +465,6 @@ WHERE r.customer_id = c.value AND r.resource_id >= 'subscription/' AND r.resourc
 
 // --- discounts -------------------------------------------------------------------------------------
 
-// checkDiscount validates one discount.
-func checkDiscount(d billing.Discount) error {
-	var errs []error
-	if d.CustomerID == "" {
-		errs = append(errs, errors.New("customer: required"))
-	}
-	switch d.Scope {
-	case billing.DiscountLine:
-		if d.ResourceID == "" {
-			errs = append(errs, errors.New("resource_id: required for scope line"))
-		}
-	case billing.DiscountRule:
-		if d.RuleType == "" {
-			errs = append(errs, errors.New("rule_type: required for scope rule"))
-		}
-	case billing.DiscountInvoice:
-	default:
-		errs = append(errs, fmt.Errorf("scope %q: want line, rule or invoice", d.Scope))
-	}
-	switch {
-	case d.Percent.IsPos() == d.Amount.IsPos():
-		errs = append(errs, errors.New("percent or amount: give exactly one, positive"))
-	case d.Percent.IsNeg() || d.Amount.IsNeg():
-		errs = append(errs, errors.New("percent and amount must not be negative"))
-	case d.Percent.Cmp(decimal.One) > 0:
-		errs = append(errs, fmt.Errorf("percent %s: want a fraction up to 1, e.g. 0.10", d.Percent))
-	case d.Amount.IsPos() && len(d.Currency) != 3:
-		errs = append(errs, fmt.Errorf("currency %q: a fixed amount needs a 3-letter ISO 4217 code", d.Currency))
-	}
-	if d.Start.IsZero() {
-		errs = append(errs, errors.New("start: required"))
-	} else if !d.End.IsZero() && !d.End.After(d.Start) {
-		errs = append(errs, fmt.Errorf("end %s: must be after start %s", fmtTime(d.End), fmtTime(d.Start)))
-	}
-	return errors.Join(errs...)
-}
-
 // AddDiscounts implements store.Discounts.
 func (s *Store) AddDiscounts(ctx context.Context, ds []billing.Discount) ([]billing.Discount, error) {
 	out := make([]billing.Discount, len(ds))
@@ -601,7 +473,7 @@ func (s *Store) AddDiscounts(ctx context.Context, ds []billing.Discount) ([]bill
 		if !d.End.IsZero() {
 			d.End = interval.Norm(d.End)
 		}
-		if err := checkDiscount(d); err != nil {
+		if err := store.CheckDiscount(d); err != nil {
 			return nil, fmt.Errorf("add discounts: discounts[%d] (customer %s): %w", i, d.CustomerID, err)
 		}
 		out[i] = d
@@ -661,10 +533,10 @@ ORDER BY d.customer_id, d.id`, idsJSON(customerIDs), sec(r.Start), sec(r.End))
 			return err
 		}
 		var err error
-		if d.Percent, err = parseDec(pct, "discount percent"); err != nil {
+		if d.Percent, err = codec.Decimal(pct, "discount percent"); err != nil {
 			return err
 		}
-		if d.Amount, err = parseDec(amt, "discount amount"); err != nil {
+		if d.Amount, err = codec.Decimal(amt, "discount amount"); err != nil {
 			return err
 		}
 		d.Start, d.End = fromSec(start), fromNullSec(end)
@@ -762,7 +634,7 @@ func scanCreditNote(sc scanner) (invoice.CreditNote, error) {
 	cn.Period = interval.Range{Start: fromSec(ps), End: fromSec(pe)}
 	cn.IssuedAt = fromSec(issued)
 	for i, d := range []*decimal.Decimal{&cn.Subtotal, &cn.TaxRate, &cn.Tax, &cn.Total} {
-		if *d, err = parseDec(m[i], "credit note "+cn.Number); err != nil {
+		if *d, err = codec.Decimal(m[i], "credit note "+cn.Number); err != nil {
 			return cn, err
 		}
 	}

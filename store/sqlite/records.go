@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
 )
 
 // resourceRow is a resources row as the write paths need it.
@@ -40,7 +40,7 @@ func (s *Store) AddRecords(ctx context.Context, rs []billing.Record) error {
 		return nil
 	}
 	for i, r := range rs {
-		if err := checkRecord(r); err != nil {
+		if err := store.CheckRecord(r); err != nil {
 			return fmt.Errorf("add records: records[%d] (customer %s resource %s): %w", i, r.CustomerID, r.ResourceID, err)
 		}
 	}
@@ -61,7 +61,7 @@ func (s *Store) AddRecordStream(ctx context.Context, stream func(add func([]bill
 				return err
 			}
 			for i, r := range rs {
-				if err := checkRecord(r); err != nil {
+				if err := store.CheckRecord(r); err != nil {
 					return fmt.Errorf("records[%d] (customer %s resource %s): %w", offset+i, r.CustomerID, r.ResourceID, err)
 				}
 			}
@@ -95,7 +95,7 @@ func addRecordsTx(ctx context.Context, tx *sql.Tx, rs []billing.Record, offset i
 		batch := rs[i:min(i+upsertBatch, len(rs))]
 		args = args[:0]
 		for j, r := range batch {
-			attrs, err := attrsJSON(r.Attributes)
+			attrs, err := codec.AttrsJSON(r.Attributes)
 			if err != nil {
 				return fmt.Errorf("records[%d] (customer %s resource %s): attributes: %w", offset+i+j, r.CustomerID, r.ResourceID, err)
 			}
@@ -269,22 +269,6 @@ func normEnd(t time.Time) time.Time {
 	return interval.Norm(t)
 }
 
-func checkRecord(r billing.Record) error {
-	switch {
-	case r.CustomerID == "":
-		return errors.New("customer: required")
-	case r.ResourceID == "":
-		return errors.New("resource id: required")
-	case r.Start.IsZero():
-		return errors.New("start: required")
-	}
-	if !r.End.IsZero() && !interval.Norm(r.End).After(interval.Norm(r.Start)) {
-		return fmt.Errorf("end %s is not after start %s", interval.Norm(r.End).Format(time.RFC3339),
-			interval.Norm(r.Start).Format(time.RFC3339))
-	}
-	return nil
-}
-
 // Usage returns, for these customers, every resource that has an unsettled record starting before
 // until, with its records from Since on and its live billed ranges ending after Since, sorted by
 // customer then resource id. It reads one snapshot with three queries whatever the batch size.
@@ -429,7 +413,7 @@ func loadRecords(ctx context.Context, tx *sql.Tx, us []store.ResourceUsage, unti
 		u := &us[i]
 		a, ok := attrCache[attrs]
 		if !ok {
-			if a, err = parseAttrs(attrs); err != nil {
+			if a, err = codec.ParseAttrs(attrs); err != nil {
 				return fmt.Errorf("record %d: %w", id, err)
 			}
 			attrCache[attrs] = a

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +27,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/bilean/bilean/store"
+	"github.com/bilean/bilean/store/codec"
 )
 
 //go:embed migrations/*.sql
@@ -180,69 +180,10 @@ func fromNullSec(s sql.NullInt64) time.Time {
 // dec stores a decimal as text, keeping its scale.
 func dec(d decimal.Decimal) string { return d.String() }
 
-// parseDec reads a decimal column; what names the column in the error.
-func parseDec(s, what string) (decimal.Decimal, error) {
-	d, err := decimal.Parse(s)
-	if err != nil {
-		return decimal.Zero, fmt.Errorf("%s: stored value %q is not a decimal: %w", what, s, err)
-	}
-	return d, nil
-}
-
-// attrsJSON encodes attributes as a JSON object with sorted keys, "{}" when empty, so equal maps
-// encode to equal text (AddRecords compares the text to tell a changed record from a repeat).
-func attrsJSON(m map[string]string) (string, error) {
-	if len(m) == 0 {
-		return "{}", nil
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	b := make([]byte, 0, 64)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		b = appendJSONString(b, m[k])
-	}
-	return string(append(b, '}')), nil
-}
-
-// appendJSONString appends s as a JSON string. Plain printable ASCII is copied as is; anything
-// else goes through encoding/json, which escapes and repairs invalid UTF-8.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// parseAttrs decodes attributes; an empty object reads as nil.
-func parseAttrs(s string) (map[string]string, error) {
-	if s == "" || s == "{}" {
-		return nil, nil
-	}
-	var m map[string]string
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		return nil, fmt.Errorf("attributes %q: %w", s, err)
-	}
-	return m, nil
-}
-
 // idsJSON encodes ids, sorted and without duplicates, as a JSON array for a json_each(?)
 // parameter (a duplicate would double the rows of a join).
 func idsJSON(ids []string) string {
-	b, _ := json.Marshal(sortedUnique(ids)) // a []string always encodes
+	b, _ := json.Marshal(codec.SortedUnique(ids)) // a []string always encodes
 	return string(b)
 }
 

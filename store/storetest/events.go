@@ -170,9 +170,12 @@ func testEventsLateClose(t *testing.T, st store.Store) {
 	u := usage(t, st, day(11, 1), "c1")
 	ref := refsOf(u["srv-1"])[day(10, 1)]
 	mustFinalize(t, st, inv("c1", month(10), charge("srv-1", month(10))), ref)
-	h, _ := st.ResourceHistory(ctx, "c1", []string{"srv-1"})
-	if !h[0].Records[0].Settled {
-		t.Skip("the finalized open span is not settled by this backend's Finalize; nothing to unsettle")
+	h, err := st.ResourceHistory(ctx, "c1", []string{"srv-1"})
+	if err != nil {
+		t.Fatalf("resource history: %v", err)
+	}
+	if len(h) != 1 || len(h[0].Records) != 1 || !h[0].Records[0].Settled {
+		t.Fatalf("history after finalizing October = %+v, want srv-1's one open record settled by Finalize", h)
 	}
 	// The delete of October 20 arrives after October was invoiced as a whole month.
 	cl := ev("c", notification.Close, 0, "")
