@@ -117,7 +117,8 @@ func (h *harness) invoiceFor(run *pipeline.Run, customer string) *invoice.Invoic
 
 // TestGnocchiMetersBilled: a scheduled October run fed by Gnocchi bills each project's outgoing
 // traffic with the tiers and the included quantity, and the server Gnocchi saw; a second run
-// bills nothing twice; the November run bills November's two hours of traffic only.
+// bills nothing twice; the November run bills November's two hours of traffic only; regenerating
+// the October invoice re-prices exactly its ranges from Gnocchi.
 func TestGnocchiMetersBilled(t *testing.T) {
 	d := seedOctober(t)
 	checkSeeded(t, d)
@@ -397,11 +398,11 @@ func TestGnocchiLateChangesReachTheNextInvoice(t *testing.T) {
 
 	// December: both servers are gone. Gnocchi's history still holds the revisions of the first
 	// from before its ended_at was set (ended_at null then): they must not bill it again.
-	dec := h.run("2026-12", project)
-	if o := outcome(t, dec, project); o.Err != "" {
+	december := h.run("2026-12", project)
+	if o := outcome(t, december, project); o.Err != "" {
 		t.Fatalf("December: %+v", o)
 	} else if o.Number != "" {
-		if ls := serverLines(h.invoiceFor(dec, project)); len(ls) != 0 {
+		if ls := serverLines(h.invoiceFor(december, project)); len(ls) != 0 {
 			t.Errorf("December bills servers that ended in October: %+v", ls)
 		}
 	}

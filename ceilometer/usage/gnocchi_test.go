@@ -420,3 +420,36 @@ func TestGnocchiDownMidRunFailsCleanlyAndRerunSucceeds(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletedResourceIsNotInLaterPeriods: Ceilometer ends a resource by setting its ended_at,
+// which leaves a revision from before (ended_at null) in Gnocchi's history. That revision matches
+// a later period's lifespan filter on its own; the resource must still not be billed for it.
+func TestDeletedResourceIsNotInLaterPeriods(t *testing.T) {
+	ctx := context.Background()
+	gn := gnocchitest.Client(t, gnocchi.Options{})
+	project := "gone-" + gnocchitest.UUID()[:8]
+	id := gnocchitest.UUID()
+	if _, err := gn.CreateResource(ctx, "instance", gnocchi.NewResource{ID: id, ProjectID: project,
+		StartedAt: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), Attributes: map[string]any{"flavor_name": "m1.small"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gn.UpdateResource(ctx, "instance", id, map[string]any{"ended_at": gnocchi.Timestamp(time.Date(2026, 9, 20, 0, 0, 0, 0, time.UTC))}); err != nil {
+		t.Fatal(err)
+	}
+	src := newSource(gn, 10, 1, 1000, config.SpanSource{ResourceType: "instance", BilledAs: "os.nova.server",
+		Source: config.SourceGnocchi, Attributes: map[string]string{"flavor": "flavor_name"}})
+	u, err := src.Fetch(ctx, []string{project}, october, usage.Options{NoMeters: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Records) != 0 {
+		t.Errorf("October records of a server deleted on Sep 20: %+v", u.Records)
+	}
+	sep := interval.Range{Start: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), End: october.Start}
+	if u, err = src.Fetch(ctx, []string{project}, sep, usage.Options{NoMeters: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Records) != 1 || !u.Records[0].End.Equal(time.Date(2026, 9, 20, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("September records = %+v, want one ending Sep 20", u.Records)
+	}
+}
