@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"gopkg.in/yaml.v3"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -17,9 +18,14 @@ import (
 )
 
 // BenchmarkScheduledRun invoices a generated cloud of N projects × ~100 trigger records for
-// October on the embedded store, rendering CSV. Loading the cloud is outside the timer.
+// October on the embedded store, rendering the formats of BILEAN_BENCH_FORMATS (default csv;
+// e.g. csv,pdf,xlsx for every document). Loading the cloud is outside the timer.
 // Reported: customers/s, spans/s, peak heap in use (sampled every 5 ms) and peak RSS.
 func BenchmarkScheduledRun(b *testing.B) {
+	formats := []string{"csv"}
+	if s := os.Getenv("BILEAN_BENCH_FORMATS"); s != "" {
+		formats = strings.Split(s, ",")
+	}
 	sizes := []int{1000, 10000}
 	if s := os.Getenv("BILEAN_BENCH_PROJECTS"); s != "" {
 		sizes = nil
@@ -36,6 +42,7 @@ func BenchmarkScheduledRun(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				h := newHarness(b)
+				setRenderFormats(b, h.cfg, formats)
 				// The memory limit bilean applies from pipeline.memory_limit.
 				if limit, err := config.ParseBytes(h.cfg.Pipeline.MemoryLimit); err == nil && limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 					debug.SetMemoryLimit(limit)
@@ -70,6 +77,28 @@ func BenchmarkScheduledRun(b *testing.B) {
 			}
 		})
 	}
+}
+
+// setRenderFormats makes the scheduled chain's render step write these formats.
+func setRenderFormats(b *testing.B, cfg *config.Config, formats []string) {
+	for i, st := range cfg.Pipeline.Scheduled {
+		if st.Name != "render" || st.Node == nil {
+			continue
+		}
+		var node yaml.Node
+		if err := node.Encode(formats); err != nil {
+			b.Fatal(err)
+		}
+		n := st.Node
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if n.Content[j].Value == "formats" {
+				n.Content[j+1] = &node
+			}
+		}
+		cfg.Pipeline.Scheduled[i] = st
+		return
+	}
+	b.Fatal("no render step in the scheduled chain")
 }
 
 // sampleHeap samples HeapInuse until the returned function is called, which returns the peak.

@@ -19,7 +19,7 @@ import (
 // every document). run: go test -run '^$' -bench Documents -benchmem ./invoice/render/
 func BenchmarkDocuments(b *testing.B) {
 	o := docOptions()
-	for _, n := range []int{30, 3000} {
+	for _, n := range []int{30, 100, 3000} {
 		inv := longInvoice(b, n)
 		for _, tc := range []struct {
 			name string

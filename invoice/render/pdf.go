@@ -257,14 +257,21 @@ func (d *pdfDoc) text(x, y, w, h float64, s string, align string, bold bool, siz
 	segs := d.segments(s)
 	total := d.width(segs, size, spacing)
 	if total > w+0.01 {
+		// The longest prefix that fits with an ellipsis, found by bisection: measuring every
+		// shorter prefix in turn made long detail lines quadratic.
 		rs := []rune(s)
-		for len(rs) > 0 {
-			rs = rs[:len(rs)-1]
-			segs = d.segments(strings.TrimRight(string(rs), " ") + "…")
-			if total = d.width(segs, size, spacing); total <= w {
-				break
+		cut := func(n int) string { return strings.TrimRight(string(rs[:n]), " ") + "…" }
+		lo, hi := 0, len(rs)-1 // cut(lo) fits (an ellipsis alone is assumed to); cut(hi+1) does not
+		for lo < hi {
+			mid := (lo + hi + 1) / 2
+			if d.width(d.segments(cut(mid)), size, spacing) <= w {
+				lo = mid
+			} else {
+				hi = mid - 1
 			}
 		}
+		segs = d.segments(cut(lo))
+		total = d.width(segs, size, spacing)
 	}
 	cx := x
 	switch align {

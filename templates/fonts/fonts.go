@@ -58,6 +58,9 @@ type Font struct {
 	Covers *unicode.RangeTable
 	// code maps the characters of a single-byte font to their bytes.
 	code map[rune]byte
+	// asciiSame says code maps every printable ASCII character to its own byte (Encode's fast
+	// path).
+	asciiSame bool
 }
 
 // Has reports whether the font draws r.
@@ -80,6 +83,10 @@ func (f *Font) Encode(s string) string {
 	}
 	b := make([]byte, 0, len(s))
 	for _, r := range s {
+		if r >= 0x20 && r < 0x7f && f.asciiSame {
+			b = append(b, byte(r))
+			continue
+		}
 		c, ok := f.code[r]
 		if !ok {
 			c = '?'
@@ -100,8 +107,37 @@ var (
 // Chain is the order in which fonts are tried for a character: the first that has it draws it.
 var Chain = []*Font{Latin, Unicode, CJK}
 
+func init() {
+	for _, f := range Chain {
+		if f.code == nil {
+			continue
+		}
+		f.asciiSame = true
+		for r := rune(0x20); r < 0x7f; r++ {
+			if c, ok := f.code[r]; !ok || rune(c) != r {
+				f.asciiSame = false
+			}
+		}
+	}
+}
+
+// asciiFont caches For for the ASCII characters that make up almost all of an invoice.
+var asciiFont = func() (t [128]int8) {
+	for r := range t {
+		t[r] = int8(lookup(rune(r)))
+	}
+	return t
+}()
+
 // For returns the index in Chain of the font that draws r, or -1 when none has it.
 func For(r rune) int {
+	if r >= 0 && r < 128 {
+		return int(asciiFont[r])
+	}
+	return lookup(r)
+}
+
+func lookup(r rune) int {
 	for i, f := range Chain {
 		if f.Has(r) {
 			return i
