@@ -182,7 +182,7 @@ func (e *EmailNotifier) Notify(ctx context.Context, n Notice) error {
 	}
 	s := mailer.NewSession(e.client)
 	defer s.Close()
-	_, err = e.attempt(ctx, s, q, true)
+	_, err = e.attempt(ctx, s, q, true, nil)
 	return err
 }
 
@@ -220,7 +220,8 @@ func (e *EmailNotifier) Flush(ctx context.Context) (FlushReport, error) {
 			rep.Unknown++
 			continue
 		}
-		if why, err := e.superseded(ctx, q); err != nil {
+		why, f, err := e.superseded(ctx, q)
+		if err != nil {
 			return rep, err
 		} else if why != "" {
 			log.Info("balance notice dropped", "reason", why)
@@ -234,7 +235,7 @@ func (e *EmailNotifier) Flush(ctx context.Context) (FlushReport, error) {
 			rep.Kept++
 			continue
 		}
-		res, err := e.attempt(ctx, s, q, false)
+		res, err := e.attempt(ctx, s, q, false, &f)
 		switch {
 		case errors.Is(err, errStore):
 			return rep, err
@@ -258,9 +259,11 @@ func (e *EmailNotifier) Flush(ctx context.Context) (FlushReport, error) {
 // errStore marks errors of the store (not of the mail), which stop a Flush.
 var errStore = errors.New("store")
 
-// attempt sends one open notice over s and records the outcome. It returns the classified
-// result, and an error when the notice failed for good (or the store failed, wrapping errStore).
-func (e *EmailNotifier) attempt(ctx context.Context, s *mailer.Session, q queued, first bool) (mailer.Result, error) {
+// attempt sends one open notice over s and records the outcome; f is the customer's escalation
+// state when the caller has just read it (nil: read it if the notice needs it). It returns the
+// classified result, and an error when the notice failed for good (or the store failed, wrapping
+// errStore).
+func (e *EmailNotifier) attempt(ctx context.Context, s *mailer.Session, q queued, first bool, f *store.Freeze) (mailer.Result, error) {
 	log := e.log.With("kind", q.Kind, "customer", q.customerID, "message_id", q.MessageID)
 	storeErr := func(err error) (mailer.Result, error) {
 		return mailer.Transient, fmt.Errorf("%w: email %s to %s: %w", errStore, q.Kind, q.customerID, err)
@@ -279,7 +282,7 @@ func (e *EmailNotifier) attempt(ctx context.Context, s *mailer.Session, q queued
 	if len(c.Contacts) == 0 {
 		return fail(fmt.Sprintf("customer %s has no billing contact: nobody to tell", c.ID))
 	}
-	msg, err := e.message(ctx, c, q)
+	msg, err := e.message(ctx, c, q, f)
 	if err != nil {
 		if errors.Is(err, errStore) {
 			return mailer.Transient, err
@@ -349,16 +352,19 @@ func (e *EmailNotifier) customer(ctx context.Context, id string) (billing.Custom
 	return cs[0], nil
 }
 
-// message builds the email of a notice for customer c. Errors are permanent, except those of the
-// store (wrapping errStore).
-func (e *EmailNotifier) message(ctx context.Context, c billing.Customer, q queued) (*gomail.Msg, error) {
+// message builds the email of a notice for customer c, whose escalation state is f when the
+// caller read it (nil: read here when the notice needs it). Errors are permanent, except those of
+// the store (wrapping errStore).
+func (e *EmailNotifier) message(ctx context.Context, c billing.Customer, q queued, known *store.Freeze) (*gomail.Msg, error) {
 	m := e.cfg.Mail
 	b := e.cfg.Balance
 	data := templates.BalanceNotice{Kind: q.Kind, CustomerID: c.ID, CustomerName: c.Name, Currency: c.Currency, At: q.At,
 		Balance: e.cfg.Billing.Rounding.Round(q.Balance), Rate: q.Rate.Trim(0), Escalation: b.Escalation, GracePeriod: b.GracePeriod,
 		Sender: m.SenderName(), ReplyTo: m.ReplyTo, Location: e.cfg.Location()}
 	var f store.Freeze
-	if q.Kind == NoticeDepleted || q.Kind == NoticeFrozen {
+	if known != nil {
+		f = *known
+	} else if q.Kind == NoticeDepleted || q.Kind == NoticeFrozen {
 		fs, err := e.balances.GetFreezes(ctx, []string{c.ID})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errStore, err)
@@ -412,35 +418,35 @@ func (e *EmailNotifier) message(ctx context.Context, c billing.Customer, q queue
 }
 
 // superseded says why an open notice no longer fits the customer's escalation state (empty when
-// it still does).
-func (e *EmailNotifier) superseded(ctx context.Context, q queued) (string, error) {
+// it still does), and returns that state for the message.
+func (e *EmailNotifier) superseded(ctx context.Context, q queued) (string, store.Freeze, error) {
 	fs, err := e.balances.GetFreezes(ctx, []string{q.customerID})
 	if err != nil {
-		return "", err
+		return "", store.Freeze{}, err
 	}
 	f := fs[q.customerID]
 	state := cmp.Or(f.State, "active")
 	switch q.Kind {
 	case NoticeLow:
 		if f.State == store.FreezeWarned && f.WarnedAt.Equal(q.At) {
-			return "", nil
+			return "", f, nil
 		}
 	case NoticeDepleted:
 		if (f.State == store.FreezeDepleted || f.State == store.FreezeFrozen) && !f.DepletedAt.After(q.At) {
-			return "", nil
+			return "", f, nil
 		}
 	case NoticeFrozen:
 		if f.State == store.FreezeFrozen && f.FrozenAt.Equal(q.At) {
-			return "", nil
+			return "", f, nil
 		}
 	case NoticeUnfrozen:
 		if f.State == store.FreezeNone || f.State == store.FreezeWarned {
-			return "", nil
+			return "", f, nil
 		}
 	default:
-		return "unknown notice kind " + q.Kind, nil
+		return "unknown notice kind " + q.Kind, f, nil
 	}
-	return "superseded: the customer is " + state + " now", nil
+	return "superseded: the customer is " + state + " now", f, nil
 }
 
 // open returns the notices queued and not finished, oldest first, with their attempts so far.

@@ -4,16 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net"
 	"net/mail"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,161 +15,45 @@ import (
 
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/config"
+	"github.com/bilean/bilean/mailer/smtptest"
 	"github.com/bilean/bilean/store"
 	"github.com/bilean/bilean/store/sqlite"
-	"github.com/emersion/go-smtp"
 )
-
-// --- a real SMTP server on 127.0.0.1 (the pattern of handlers/email_test.go) ----------------------
-
-type received struct {
-	From string
-	Rcpt []string
-	Data []byte
-}
-
-type smtpServer struct {
-	addr   string
-	srv    *smtp.Server
-	mu     sync.Mutex
-	msgs   []received
-	onData func() // called after a message is accepted, before the server replies 250
-}
-
-func startSMTP(t *testing.T, addr string) *smtpServer {
-	t.Helper()
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	s := &smtpServer{}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{s: s}, nil }))
-	s.srv.Domain = "mx.test"
-	s.srv.AllowInsecureAuth = true
-	s.srv.ReadTimeout, s.srv.WriteTimeout = 10*time.Second, 10*time.Second
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("SMTP server: %v", err)
-	}
-	s.addr = l.Addr().String()
-	go s.srv.Serve(l)
-	t.Cleanup(func() { s.srv.Close() })
-	return s
-}
-
-func (s *smtpServer) port() string { _, p, _ := net.SplitHostPort(s.addr); return p }
-
-func (s *smtpServer) messages() []received {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.msgs)
-}
-
-type smtpSession struct {
-	s    *smtpServer
-	from string
-	rcpt []string
-}
-
-func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error { ss.from = from; return nil }
-func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	ss.rcpt = append(ss.rcpt, to)
-	return nil
-}
-func (ss *smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	ss.s.mu.Lock()
-	ss.s.msgs = append(ss.s.msgs, received{From: ss.from, Rcpt: slices.Clone(ss.rcpt), Data: b})
-	onData := ss.s.onData
-	ss.s.mu.Unlock()
-	if onData != nil {
-		onData()
-	}
-	return nil
-}
-func (ss *smtpSession) Reset()        { ss.from, ss.rcpt = "", nil }
-func (ss *smtpSession) Logout() error { return nil }
-
-// freePort returns a 127.0.0.1 port nothing listens on: connections to it are refused.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	l.Close()
-	return p
-}
 
 // --- reading what the server received ------------------------------------------------------------
 
 type mailMsg struct {
-	raw     received
+	raw     smtptest.Message
 	header  mail.Header
 	subject string
 	text    string
 	html    string
 }
 
-func parseMail(t *testing.T, m received) mailMsg {
+func parseMail(t *testing.T, m smtptest.Message) mailMsg {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-	if err != nil {
-		t.Fatalf("not a mail message: %v\n%s", err, m.Data)
-	}
-	out := mailMsg{raw: m, header: msg.Header}
-	if out.subject, err = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err != nil {
-		t.Fatal(err)
-	}
-	var walk func(ct, cte string, r io.Reader)
-	walk = func(ct, cte string, r io.Reader) {
-		mt, params, err := mime.ParseMediaType(ct)
-		if err != nil {
-			t.Fatalf("content type %q: %v", ct, err)
-		}
-		if strings.HasPrefix(mt, "multipart/") {
-			mr := multipart.NewReader(r, params["boundary"])
-			for {
-				p, err := mr.NextRawPart()
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				walk(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p)
-			}
-		}
-		if strings.EqualFold(cte, "quoted-printable") {
-			r = quotedprintable.NewReader(r)
-		}
-		b, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")) // SMTP lines end in CRLF
-		switch mt {
+	p := smtptest.Parse(t, m.Data)
+	out := mailMsg{raw: m, header: p.Header, subject: p.Subject(t)}
+	for _, pt := range p.Parts {
+		b := strings.ReplaceAll(string(pt.Body), "\r\n", "\n") // SMTP lines end in CRLF
+		switch pt.ContentType {
 		case "text/plain":
-			out.text += string(b)
+			out.text += b
 		case "text/html":
-			out.html += string(b)
+			out.html += b
 		default:
-			t.Errorf("unexpected part %s", mt)
+			t.Errorf("unexpected part %s", pt.ContentType)
 		}
 	}
-	walk(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
 	return out
 }
 
 func (m mailMsg) kind() string { return m.header.Get("X-Bilean-Notice") }
 
-func mails(t *testing.T, srv *smtpServer) []mailMsg {
+func mails(t *testing.T, srv *smtptest.Server) []mailMsg {
 	t.Helper()
 	var out []mailMsg
-	for _, m := range srv.messages() {
+	for _, m := range srv.Messages() {
 		out = append(out, parseMail(t, m))
 	}
 	return out
@@ -276,11 +154,11 @@ func queuedNotices(t *testing.T, st store.Balances, cust string) []queued {
 // --- tests ---------------------------------------------------------------------------------------
 
 func TestLowBalanceWarningIsEmailedOnceWithBothAlternatives(t *testing.T) {
-	srv := startSMTP(t, "")
-	mf := newMailFixture(t, srv.port(), "balance: {warn_before: 72h}\n")
+	srv := smtptest.Start(t)
+	mf := newMailFixture(t, srv.Port, "balance: {warn_before: 72h}\n")
 	oneCent(t, mf)
 	mf.pass(t, "2026-10-01T07:00:00Z") // 0.73 left: 73 h, above the threshold
-	if n := len(srv.messages()); n != 0 {
+	if n := len(srv.Messages()); n != 0 {
 		t.Fatalf("%d emails before the threshold", n)
 	}
 	rep := mf.pass(t, "2026-10-01T09:00:00Z") // 0.71 left: 71 h < 72 h
@@ -333,8 +211,8 @@ func TestLowBalanceWarningIsEmailedOnceWithBothAlternatives(t *testing.T) {
 }
 
 func TestDepletionIsEmailedOnce(t *testing.T) {
-	srv := startSMTP(t, "")
-	mf := newMailFixture(t, srv.port(), "balance: {escalation: stop, grace_period: 2h, dry_run: true}\n")
+	srv := smtptest.Start(t)
+	mf := newMailFixture(t, srv.Port, "balance: {escalation: stop, grace_period: 2h, dry_run: true}\n")
 	os := newFakeOpenStack(t)
 	mf.svc.Cloud = os.cloud(t)
 	os.addServer("srv-1", "p7", "ACTIVE", "m1.small", "2026-10-01T00:00:00Z")
@@ -370,7 +248,7 @@ func TestDepletionIsEmailedOnce(t *testing.T) {
 	if rep := mf.pass(t, "2026-10-01T03:30:00Z"); rep.Frozen != 1 {
 		t.Fatalf("no dry-run freeze: %+v", rep)
 	}
-	if n := len(srv.messages()); n != 2 || len(os.calls()) != 0 {
+	if n := len(srv.Messages()); n != 2 || len(os.calls()) != 0 {
 		t.Errorf("a dry-run freeze was emailed or acted: %d emails, calls %v", n, os.calls())
 	}
 	if !strings.Contains(mf.logs.String(), "kind="+NoticeFrozen) {
@@ -379,8 +257,8 @@ func TestDepletionIsEmailedOnce(t *testing.T) {
 }
 
 func TestServerDownKeepsTheNoticeAndALaterPassSendsItOnce(t *testing.T) {
-	port := freePort(t)
-	mf := newMailFixture(t, port, "balance: {warn_before: 72h}\n")
+	srv := smtptest.Down(t)
+	mf := newMailFixture(t, srv.Port, "balance: {warn_before: 72h}\n")
 	oneCent(t, mf)
 	rep := mf.pass(t, "2026-10-01T09:00:00Z")
 	if rep.Warned != 1 || len(rep.Errors) != 0 {
@@ -394,7 +272,7 @@ func TestServerDownKeepsTheNoticeAndALaterPassSendsItOnce(t *testing.T) {
 		t.Fatalf("a pass that could not connect wrote %d deferred rows, want still 1", len(d))
 	}
 	// The next process (a later `bilean jobs run`) finds it in the audit and sends it once.
-	srv := startSMTP(t, "127.0.0.1:"+port)
+	srv.Up()
 	mf.open(t)
 	mf.pass(t, "2026-10-01T10:00:00Z")
 	mf.pass(t, "2026-10-01T11:00:00Z")
@@ -419,17 +297,17 @@ func TestServerDownKeepsTheNoticeAndALaterPassSendsItOnce(t *testing.T) {
 }
 
 func TestAWarningKeptWhileTheServerIsDownIsDroppedAfterARecharge(t *testing.T) {
-	port := freePort(t)
-	mf := newMailFixture(t, port, "balance: {warn_before: 72h}\n")
+	srv := smtptest.Down(t)
+	mf := newMailFixture(t, srv.Port, "balance: {warn_before: 72h}\n")
 	oneCent(t, mf)
 	mf.pass(t, "2026-10-01T09:00:00Z")
 	mf.now = at("2026-10-01T09:30:00Z")
 	if _, err := mf.svc.Recharge(bg, "p4", d("10"), "", ""); err != nil {
 		t.Fatal(err)
 	}
-	srv := startSMTP(t, "127.0.0.1:"+port)
+	srv.Up()
 	mf.pass(t, "2026-10-01T10:00:00Z")
-	if n := len(srv.messages()); n != 0 {
+	if n := len(srv.Messages()); n != 0 {
 		t.Errorf("a warning was sent after the customer recharged: %d emails", n)
 	}
 	if d := audit(t, mf.svc.Balances, "p4", AuditEmailDropped); len(d) != 1 {
@@ -438,36 +316,34 @@ func TestAWarningKeptWhileTheServerIsDownIsDroppedAfterARecharge(t *testing.T) {
 }
 
 func TestInterruptedSendIsNotResent(t *testing.T) {
-	srv := startSMTP(t, "")
-	mf := newMailFixture(t, srv.port(), "balance: {warn_before: 72h}\n")
+	srv := smtptest.Start(t)
+	mf := newMailFixture(t, srv.Port, "balance: {warn_before: 72h}\n")
 	oneCent(t, mf)
 	// The process "dies" right after the server accepted the warning: its store is gone before
 	// the outcome is recorded, so the notice stays "sending".
 	var once sync.Once
-	srv.onData = func() { once.Do(func() { mf.st.Close() }) }
+	srv.OnData(func() { once.Do(func() { mf.st.Close() }) })
 	mf.now = at("2026-10-01T09:00:00Z")
 	if rep, err := mf.svc.RunPass(bg); err == nil && len(rep.Errors) == 0 {
 		t.Error("the pass whose outcome could not be recorded reported nothing")
 	}
-	srv.mu.Lock()
-	srv.onData = nil
-	srv.mu.Unlock()
+	srv.OnData(nil)
 	mf.open(t)
 	mf.pass(t, "2026-10-01T09:05:00Z") // within reconcile_after: left alone
 	mf.pass(t, "2026-10-01T09:20:00Z") // past it: unknown, not resent
 	mf.pass(t, "2026-10-01T09:40:00Z")
-	if n := len(srv.messages()); n != 1 {
+	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("server holds %d emails, want the 1 accepted before the crash", n)
 	}
 	u := audit(t, mf.svc.Balances, "p4", AuditEmailUnknown)
-	if len(u) != 1 || !strings.Contains(u[0].Detail, parseMail(t, srv.messages()[0]).header.Get("Message-Id")) {
+	if len(u) != 1 || !strings.Contains(u[0].Detail, parseMail(t, srv.Messages()[0]).header.Get("Message-Id")) {
 		t.Errorf("unknown audit: %+v", u)
 	}
 }
 
 func TestFreezeAndLiftAreEmailed(t *testing.T) {
-	srv := startSMTP(t, "")
-	mf := newMailFixture(t, srv.port(), "balance: {escalation: suspend, grace_period: 2h}\n")
+	srv := smtptest.Start(t)
+	mf := newMailFixture(t, srv.Port, "balance: {escalation: suspend, grace_period: 2h}\n")
 	os := newFakeOpenStack(t)
 	mf.svc.Cloud = os.cloud(t)
 	mf.policy(t, "standard", "0", server(`m1.small: "1.00"`))

@@ -74,6 +74,10 @@ type Email struct {
 
 	mu    sync.Mutex
 	tried map[int64]int // attempts made by this run, per entry
+	// rendered keeps, per invoice number, the email content and documents rendered again from
+	// the stored invoice by this run, while its entry waits for another attempt: a retry within
+	// the run reuses them rather than rendering the same invoice to the same bytes again.
+	rendered map[string]content
 	// runCtx is the run's context, kept by Start so that Finish (called without cancellation) can
 	// stop waiting for a backoff when the run is interrupted.
 	runCtx context.Context
@@ -121,7 +125,7 @@ func NewEmail(env pipeline.Env, c EmailConfig) (*Email, error) {
 		formats = rc.Formats
 	}
 	h := &Email{outbox: ob, invoices: env.Store, mail: cfg.Mail, loc: cfg.Location(), filename: rc.Filename,
-		log: env.Log, now: time.Now, tried: map[int64]int{}, runCtx: context.Background()}
+		log: env.Log, now: time.Now, tried: map[int64]int{}, rendered: map[string]content{}, runCtx: context.Background()}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -165,7 +169,7 @@ func (h *Email) Start(ctx context.Context, r *pipeline.Run) error {
 		return errors.New("email cannot run in an interim run: interim invoices are never emailed")
 	}
 	h.mu.Lock()
-	h.tried, h.runCtx = map[int64]int{}, ctx
+	h.tried, h.rendered, h.runCtx = map[int64]int{}, map[string]content{}, ctx
 	h.mu.Unlock()
 	_, err := h.Reconcile(ctx)
 	return err
@@ -295,7 +299,8 @@ func (h *Email) triedThisRun(id int64) int {
 // run made them; otherwise the invoice is loaded and its documents rendered again. It returns an
 // error only when the store fails.
 func (h *Email) deliver(ctx context.Context, s *mailer.Session, d store.Delivery, inv *invoice.Invoice, files []string) error {
-	if inv == nil {
+	stored := inv == nil
+	if stored {
 		var err error
 		if inv, err = h.invoices.GetInvoice(ctx, d.Invoice); err != nil {
 			return fmt.Errorf("email %s: %w", d.Invoice, err)
@@ -325,11 +330,16 @@ func (h *Email) deliver(ctx context.Context, s *mailer.Session, d store.Delivery
 	h.mu.Unlock()
 	log := h.log.With("outbox", d.ID, "invoice", d.Invoice, "message_id", claimed.MessageID, "attempt", claimed.Attempts)
 	var sendErr error
-	msg, buildErr := h.message(claimed, inv, files)
+	msg, buildErr := h.message(claimed, inv, files, stored)
 	if buildErr == nil {
 		sendErr = s.Send(ctx, msg)
 	}
 	o := h.outcome(claimed, msg, buildErr, sendErr)
+	if o.State != store.DeliveryPending {
+		h.mu.Lock()
+		delete(h.rendered, d.Invoice) // no further attempt in this run
+		h.mu.Unlock()
+	}
 	if err := h.outbox.CompleteDelivery(ctx, d.ID, o); err != nil {
 		// The entry stays "sending": the next run reconciles it to unknown, never resends it.
 		return fmt.Errorf("email %s: record the outcome (%s): %w", d.Invoice, o.State, err)
@@ -377,22 +387,14 @@ func (h *Email) outcome(d store.Delivery, msg *gomail.Msg, buildErr, sendErr err
 	return o
 }
 
-// message builds the email of a claimed entry. Every error is permanent for this entry until an
+// message builds the email of a claimed entry; stored says inv was loaded from the store (see
+// content). Every error is permanent for this entry until an
 // operator changes something (an address, a contact, a template).
-func (h *Email) message(d store.Delivery, inv *invoice.Invoice, files []string) (*gomail.Msg, error) {
+func (h *Email) message(d store.Delivery, inv *invoice.Invoice, files []string, stored bool) (*gomail.Msg, error) {
 	if len(d.To) == 0 {
 		return nil, fmt.Errorf("customer %s has no billing contact: add one, then `bilean outbox retry %d`", d.CustomerID, d.ID)
 	}
-	atts, err := h.attachments(inv, files)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, len(atts))
-	for i, a := range atts {
-		names[i] = a.name
-	}
-	content, err := templates.RenderEmail(templates.Email{Invoice: inv, Sender: h.mail.SenderName(), ReplyTo: h.mail.ReplyTo,
-		Attachments: names, Location: h.loc})
+	c, err := h.content(inv, files, stored)
 	if err != nil {
 		return nil, err
 	}
@@ -405,14 +407,14 @@ func (h *Email) message(d store.Delivery, inv *invoice.Invoice, files []string) 
 		ToField:   "customer " + d.CustomerID + " contacts",
 		Bcc:       d.Bcc,
 		ReplyTo:   h.mail.ReplyTo,
-		Subject:   content.Subject,
-		Text:      content.Text,
-		HTML:      content.HTML,
+		Subject:   c.Subject,
+		Text:      c.Text,
+		HTML:      c.HTML,
 	})
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range atts {
+	for _, a := range c.atts {
 		if err := m.AttachReader(a.name, bytes.NewReader(a.data), gomail.WithFileContentType(contentType(a.name))); err != nil {
 			return nil, fmt.Errorf("attach %s: %w", a.name, err)
 		}
@@ -423,6 +425,46 @@ func (h *Email) message(d store.Delivery, inv *invoice.Invoice, files []string) 
 type attachment struct {
 	name string
 	data []byte
+}
+
+// content is the rendered email of an invoice: its text and HTML, and the attached documents.
+type content struct {
+	templates.EmailContent
+	atts []attachment
+}
+
+// content renders the email of inv with the documents of files (see attachments). When inv was
+// loaded from the store (stored), its documents are rendered again, once per run while the entry
+// waits for another attempt (see Email.rendered). The attached bytes are only read, never changed.
+func (h *Email) content(inv *invoice.Invoice, files []string, stored bool) (content, error) {
+	if stored {
+		h.mu.Lock()
+		c, ok := h.rendered[inv.Number]
+		h.mu.Unlock()
+		if ok {
+			return c, nil
+		}
+	}
+	atts, err := h.attachments(inv, files)
+	if err != nil {
+		return content{}, err
+	}
+	names := make([]string, len(atts))
+	for i, a := range atts {
+		names[i] = a.name
+	}
+	ec, err := templates.RenderEmail(templates.Email{Invoice: inv, Sender: h.mail.SenderName(), ReplyTo: h.mail.ReplyTo,
+		Attachments: names, Location: h.loc})
+	if err != nil {
+		return content{}, err
+	}
+	c := content{EmailContent: ec, atts: atts}
+	if stored {
+		h.mu.Lock()
+		h.rendered[inv.Number] = c
+		h.mu.Unlock()
+	}
+	return c, nil
 }
 
 // attachments returns the documents of the attached formats: the file this run's render step

@@ -3,17 +3,11 @@ package handlers_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -27,122 +21,12 @@ import (
 	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/handlers"
 	"github.com/bilean/bilean/interval"
+	"github.com/bilean/bilean/mailer/smtptest"
 	"github.com/bilean/bilean/pipeline"
 	"github.com/bilean/bilean/store"
 	"github.com/bilean/bilean/store/sqlite"
-	"github.com/emersion/go-smtp"
 	"github.com/govalues/decimal"
 )
-
-// --- a real SMTP server on 127.0.0.1 --------------------------------------------------------------
-
-// received is one message as the SMTP server accepted it.
-type received struct {
-	From string
-	Rcpt []string
-	Data []byte
-}
-
-// smtpServer is an in-process go-smtp server bound to 127.0.0.1 that keeps what it accepts.
-// reply, when set, may refuse a command: it is called with "RCPT <addr>" or "DATA".
-type smtpServer struct {
-	t    *testing.T
-	addr string
-	srv  *smtp.Server
-
-	mu     sync.Mutex
-	msgs   []received
-	reply  func(cmd string) error
-	onData func() // called after a message is accepted, before the server replies 250
-}
-
-func startSMTP(t *testing.T, addr string) *smtpServer {
-	t.Helper()
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	s := &smtpServer{t: t}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{s: s}, nil }))
-	s.srv.Domain = "mx.test"
-	s.srv.AllowInsecureAuth = true
-	s.srv.ReadTimeout, s.srv.WriteTimeout = 10*time.Second, 10*time.Second
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("SMTP server: %v", err)
-	}
-	s.addr = l.Addr().String()
-	go s.srv.Serve(l)
-	t.Cleanup(func() { s.srv.Close() })
-	return s
-}
-
-func (s *smtpServer) port() string { _, p, _ := net.SplitHostPort(s.addr); return p }
-
-func (s *smtpServer) messages() []received {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.msgs)
-}
-
-func (s *smtpServer) check(cmd string) error {
-	s.mu.Lock()
-	f := s.reply
-	s.mu.Unlock()
-	if f == nil {
-		return nil
-	}
-	return f(cmd)
-}
-
-type smtpSession struct {
-	s    *smtpServer
-	from string
-	rcpt []string
-}
-
-func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error { ss.from = from; return nil }
-func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if err := ss.s.check("RCPT " + to); err != nil {
-		return err
-	}
-	ss.rcpt = append(ss.rcpt, to)
-	return nil
-}
-func (ss *smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	if err := ss.s.check("DATA"); err != nil {
-		return err
-	}
-	ss.s.mu.Lock()
-	ss.s.msgs = append(ss.s.msgs, received{From: ss.from, Rcpt: slices.Clone(ss.rcpt), Data: b})
-	onData := ss.s.onData
-	ss.s.mu.Unlock()
-	if onData != nil {
-		onData()
-	}
-	return nil
-}
-func (ss *smtpSession) Reset()        { ss.from, ss.rcpt = "", nil }
-func (ss *smtpSession) Logout() error { return nil }
-
-func smtpErr(code int, msg string) error {
-	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 0, 0}, Message: msg}
-}
-
-// freePort returns a 127.0.0.1 port nothing listens on: connections to it are refused.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	l.Close()
-	return p
-}
 
 // --- a store, a configuration and customers ---------------------------------------------------
 
@@ -278,113 +162,12 @@ func wantDelivery(t *testing.T, d store.Delivery, state store.DeliveryState, att
 	}
 }
 
-// --- parsing what the server received -----------------------------------------------------------
-
-type part struct {
-	contentType string
-	filename    string
-	body        []byte
-}
-
-type parsed struct {
-	header mail.Header
-	parts  []part // leaves of the MIME tree, in order
-}
-
-func parseMessage(t *testing.T, raw []byte) parsed {
-	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatalf("not a mail message: %v\n%s", err, raw)
-	}
-	p := parsed{header: m.Header}
-	var walk func(ct string, cte string, disp string, r io.Reader)
-	walk = func(ct, cte, disp string, r io.Reader) {
-		mt, params, err := mime.ParseMediaType(ct)
-		if err != nil {
-			t.Fatalf("content type %q: %v", ct, err)
-		}
-		if strings.HasPrefix(mt, "multipart/") {
-			mr := multipart.NewReader(r, params["boundary"])
-			for {
-				pt, err := mr.NextRawPart()
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				walk(pt.Header.Get("Content-Type"), pt.Header.Get("Content-Transfer-Encoding"), pt.Header.Get("Content-Disposition"), pt)
-			}
-		}
-		body := decodeBody(t, cte, r)
-		_, dp, _ := mime.ParseMediaType(disp)
-		p.parts = append(p.parts, part{contentType: mt, filename: dp["filename"], body: body})
-	}
-	walk(m.Header.Get("Content-Type"), m.Header.Get("Content-Transfer-Encoding"), "", m.Body)
-	return p
-}
-
-func decodeBody(t *testing.T, cte string, r io.Reader) []byte {
-	t.Helper()
-	var err error
-	var b []byte
-	switch strings.ToLower(cte) {
-	case "base64":
-		b, err = io.ReadAll(base64.NewDecoder(base64.StdEncoding, r))
-	case "quoted-printable":
-		b, err = io.ReadAll(quotedprintable.NewReader(r))
-	default:
-		b, err = io.ReadAll(r)
-	}
-	if err != nil {
-		t.Fatalf("decode %s body: %v", cte, err)
-	}
-	return b
-}
-
-func (p parsed) partOf(contentType string) []part {
-	var out []part
-	for _, pt := range p.parts {
-		if pt.contentType == contentType {
-			out = append(out, pt)
-		}
-	}
-	return out
-}
-
-func decodedSubject(t *testing.T, h mail.Header) string {
-	t.Helper()
-	s, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func addresses(t *testing.T, h mail.Header, key string) []string {
-	t.Helper()
-	if h.Get(key) == "" {
-		return nil
-	}
-	as, err := h.AddressList(key)
-	if err != nil {
-		t.Fatalf("%s: %v", key, err)
-	}
-	var out []string
-	for _, a := range as {
-		out = append(out, a.Address)
-	}
-	return out
-}
-
 // byInvoice indexes received messages by their X-Bilean-Invoice header.
-func byInvoice(t *testing.T, msgs []received) map[string]received {
+func byInvoice(t *testing.T, msgs []smtptest.Message) map[string]smtptest.Message {
 	t.Helper()
-	out := map[string]received{}
+	out := map[string]smtptest.Message{}
 	for _, m := range msgs {
-		p := parseMessage(t, m.Data)
-		n := p.header.Get("X-Bilean-Invoice")
+		n := smtptest.Parse(t, m.Data).Header.Get("X-Bilean-Invoice")
 		if _, dup := out[n]; dup {
 			t.Errorf("invoice %s was emailed twice", n)
 		}
@@ -396,8 +179,8 @@ func byInvoice(t *testing.T, msgs []received) map[string]received {
 // --- tests ---------------------------------------------------------------------------------------
 
 func TestEmailDeliversBothAlternativesAndTheRenderedDocuments(t *testing.T) {
-	srv := startSMTP(t, "")
-	h := newMailHarness(t, srv.port())
+	srv := smtptest.Start(t)
+	h := newMailHarness(t, srv.Port)
 	run := h.mustRun()
 	if run.Stats.Invoices != 2 {
 		t.Fatalf("%d invoices issued, want 2", run.Stats.Invoices)
@@ -407,9 +190,9 @@ func TestEmailDeliversBothAlternativesAndTheRenderedDocuments(t *testing.T) {
 		files[o.Number] = o.Files
 	}
 	p1, p2 := h.invoiceOf("p1"), h.invoiceOf("p2")
-	msgs := byInvoice(t, srv.messages())
+	msgs := byInvoice(t, srv.Messages())
 	if len(msgs) != 2 {
-		t.Fatalf("server received %d messages, want 2", len(srv.messages()))
+		t.Fatalf("server received %d messages, want 2", len(srv.Messages()))
 	}
 	ob := h.outbox()
 	m := msgs[p1]
@@ -417,39 +200,39 @@ func TestEmailDeliversBothAlternativesAndTheRenderedDocuments(t *testing.T) {
 	if want := []string{"anna@zurich.example", "bob@zurich.example", "ledger@acme.example"}; !reflect.DeepEqual(m.Rcpt, want) || m.From != "billing@acme.example" {
 		t.Errorf("envelope from %s to %v, want billing@acme.example to %v", m.From, m.Rcpt, want)
 	}
-	p := parseMessage(t, m.Data)
-	if got := addresses(t, p.header, "To"); !reflect.DeepEqual(got, []string{"anna@zurich.example", "bob@zurich.example"}) {
+	p := smtptest.Parse(t, m.Data)
+	if got := p.Addresses(t, "To"); !reflect.DeepEqual(got, []string{"anna@zurich.example", "bob@zurich.example"}) {
 		t.Errorf("To: %v", got)
 	}
-	if p.header.Get("Bcc") != "" || bytes.Contains(m.Data, []byte("ledger@acme.example")) {
+	if p.Header.Get("Bcc") != "" || bytes.Contains(m.Data, []byte("ledger@acme.example")) {
 		t.Errorf("the accountant's BCC address shows in the message:\n%s", m.Data)
 	}
-	if got := addresses(t, p.header, "Reply-To"); !reflect.DeepEqual(got, []string{"accounts@acme.example"}) {
+	if got := p.Addresses(t, "Reply-To"); !reflect.DeepEqual(got, []string{"accounts@acme.example"}) {
 		t.Errorf("Reply-To: %v", got)
 	}
-	if got, want := decodedSubject(t, p.header), "Invoice "+p1+" for October 2026 from Acme Cloud Billing"; got != want {
+	if got, want := p.Subject(t), "Invoice "+p1+" for October 2026 from Acme Cloud Billing"; got != want {
 		t.Errorf("Subject = %q, want %q", got, want)
 	}
-	if got, want := p.header.Get("Message-Id"), "<"+ob[p1].MessageID+">"; got != want || ob[p1].MessageID == "" {
+	if got, want := p.Header.Get("Message-Id"), "<"+ob[p1].MessageID+">"; got != want || ob[p1].MessageID == "" {
 		t.Errorf("Message-ID header %q, outbox records %q", got, want)
 	}
-	text, html := p.partOf("text/plain"), p.partOf("text/html")
+	text, html := p.PartsOf("text/plain"), p.PartsOf("text/html")
 	if len(text) != 1 || len(html) != 1 {
-		t.Fatalf("want one text/plain and one text/html alternative, got parts %+v", p.parts)
+		t.Fatalf("want one text/plain and one text/html alternative, got parts %+v", p.Parts)
 	}
 	// 10.00 fee + 20 % tax = 12.00.
 	for _, want := range []string{`Dear Zürich <Ünïcode> & "Co" Ltd,`, "Total             12.00 EUR", "Balance due       12.00 EUR"} {
-		if !bytes.Contains(text[0].body, []byte(want)) {
-			t.Errorf("text body lacks %q:\n%s", want, text[0].body)
+		if !bytes.Contains(text[0].Body, []byte(want)) {
+			t.Errorf("text body lacks %q:\n%s", want, text[0].Body)
 		}
 	}
-	if want := "Dear Zürich &lt;Ünïcode&gt; &amp; &#34;Co&#34; Ltd,"; !bytes.Contains(html[0].body, []byte(want)) {
-		t.Errorf("HTML body lacks the escaped name %q:\n%s", want, html[0].body)
+	if want := "Dear Zürich &lt;Ünïcode&gt; &amp; &#34;Co&#34; Ltd,"; !bytes.Contains(html[0].Body, []byte(want)) {
+		t.Errorf("HTML body lacks the escaped name %q:\n%s", want, html[0].Body)
 	}
-	if bytes.Contains(html[0].body, []byte("<Ünïcode>")) {
+	if bytes.Contains(html[0].Body, []byte("<Ünïcode>")) {
 		t.Error("HTML body holds the customer name unescaped")
 	}
-	csvs := p.partOf("text/csv")
+	csvs := p.PartsOf("text/csv")
 	if len(files[p1]) != 1 || len(csvs) != 1 {
 		t.Fatalf("rendered files %v, CSV attachments %d: want one each", files[p1], len(csvs))
 	}
@@ -457,8 +240,8 @@ func TestEmailDeliversBothAlternativesAndTheRenderedDocuments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(csvs[0].body, onDisk) || csvs[0].filename != filepath.Base(files[p1][0]) {
-		t.Errorf("attachment %s (%d bytes) differs from the rendered %s (%d bytes)", csvs[0].filename, len(csvs[0].body), files[p1][0], len(onDisk))
+	if !bytes.Equal(csvs[0].Body, onDisk) || csvs[0].Filename != filepath.Base(files[p1][0]) {
+		t.Errorf("attachment %s (%d bytes) differs from the rendered %s (%d bytes)", csvs[0].Filename, len(csvs[0].Body), files[p1][0], len(onDisk))
 	}
 	// The other customer gets its own message with its own single contact.
 	if want := []string{"billing@p2.example", "ledger@acme.example"}; !reflect.DeepEqual(msgs[p2].Rcpt, want) {
@@ -469,8 +252,8 @@ func TestEmailDeliversBothAlternativesAndTheRenderedDocuments(t *testing.T) {
 
 	// A repeated run bills nothing and sends nothing.
 	again := h.mustRun()
-	if again.Stats.Invoices != 0 || len(srv.messages()) != 2 {
-		t.Errorf("repeated run: %d invoices, server holds %d messages; want 0 and still 2", again.Stats.Invoices, len(srv.messages()))
+	if again.Stats.Invoices != 0 || len(srv.Messages()) != 2 {
+		t.Errorf("repeated run: %d invoices, server holds %d messages; want 0 and still 2", again.Stats.Invoices, len(srv.Messages()))
 	}
 	if after := h.outbox(); !reflect.DeepEqual(after, ob) {
 		t.Errorf("repeated run changed the outbox:\n%+v\nwas\n%+v", after, ob)
@@ -478,8 +261,8 @@ func TestEmailDeliversBothAlternativesAndTheRenderedDocuments(t *testing.T) {
 }
 
 func TestEmailServerDownThenALaterRunSends(t *testing.T) {
-	port := freePort(t)
-	h := newMailHarness(t, port)
+	srv := smtptest.Down(t)
+	h := newMailHarness(t, srv.Port)
 	run := h.mustRun() // the run finishes: email trouble is not a billing failure
 	if run.Stats.Invoices != 2 || run.Stats.Failed != 0 {
 		t.Fatalf("run: %d invoices, %d failed", run.Stats.Invoices, run.Stats.Failed)
@@ -497,14 +280,14 @@ func TestEmailServerDownThenALaterRunSends(t *testing.T) {
 		files[o.Number] = o.Files
 	}
 
-	srv := startSMTP(t, "127.0.0.1:"+port)
+	srv.Up()
 	again := h.mustRun() // every customer is already invoiced: Finish sends what is pending
 	if again.Stats.Invoices != 0 {
 		t.Fatalf("second run issued %d invoices", again.Stats.Invoices)
 	}
-	msgs := byInvoice(t, srv.messages())
+	msgs := byInvoice(t, srv.Messages())
 	if len(msgs) != 2 {
-		t.Fatalf("server received %d messages, want 2", len(srv.messages()))
+		t.Fatalf("server received %d messages, want 2", len(srv.Messages()))
 	}
 	for n, d := range h.outbox() {
 		wantDelivery(t, d, store.DeliverySent, 3)
@@ -513,29 +296,29 @@ func TestEmailServerDownThenALaterRunSends(t *testing.T) {
 		}
 	}
 	// Sent by a later run, the document is rendered again from the stored invoice: same bytes.
-	csvs := parseMessage(t, msgs[p1].Data).partOf("text/csv")
+	csvs := smtptest.Parse(t, msgs[p1].Data).PartsOf("text/csv")
 	onDisk, err := os.ReadFile(files[p1][0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(csvs) != 1 || !bytes.Equal(csvs[0].body, onDisk) || csvs[0].filename != filepath.Base(files[p1][0]) {
+	if len(csvs) != 1 || !bytes.Equal(csvs[0].Body, onDisk) || csvs[0].Filename != filepath.Base(files[p1][0]) {
 		t.Errorf("re-rendered attachment differs from the document written by the first run")
 	}
 	h.mustRun()
-	if n := len(srv.messages()); n != 2 {
+	if n := len(srv.Messages()); n != 2 {
 		t.Errorf("a third run sent again: server holds %d messages", n)
 	}
 }
 
 func TestEmailPermanentRefusalFailsAndARetrySends(t *testing.T) {
-	srv := startSMTP(t, "")
-	srv.reply = func(cmd string) error {
+	srv := smtptest.Start(t)
+	srv.Reply(func(cmd string) error {
 		if cmd == "RCPT bob@zurich.example" {
-			return smtpErr(550, "no such user")
+			return smtptest.Refusal(550, "no such user")
 		}
 		return nil
-	}
-	h := newMailHarness(t, srv.port())
+	})
+	h := newMailHarness(t, srv.Port)
 	h.mustRun()
 	p1, p2 := h.invoiceOf("p1"), h.invoiceOf("p2")
 	ob := h.outbox()
@@ -544,7 +327,7 @@ func TestEmailPermanentRefusalFailsAndARetrySends(t *testing.T) {
 		t.Errorf("last error %q does not carry the 550", ob[p1].LastError)
 	}
 	wantDelivery(t, ob[p2], store.DeliverySent, 1)
-	if n := len(srv.messages()); n != 1 {
+	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("server holds %d messages, want 1 (p2's)", n)
 	}
 	h.mustRun() // a failed delivery is not retried by itself
@@ -562,26 +345,26 @@ func TestEmailPermanentRefusalFailsAndARetrySends(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantDelivery(t, h.outbox()[p1], store.DeliverySent, 1)
-	msgs := byInvoice(t, srv.messages())
+	msgs := byInvoice(t, srv.Messages())
 	if want := []string{"anna@zurich.example", "robert@zurich.example", "ledger@acme.example"}; !reflect.DeepEqual(msgs[p1].Rcpt, want) {
 		t.Errorf("retried message went to %v, want %v", msgs[p1].Rcpt, want)
 	}
 }
 
 func TestEmailTransientRefusalIsRetriedWithinTheRun(t *testing.T) {
-	srv := startSMTP(t, "")
+	srv := smtptest.Start(t)
 	var mu sync.Mutex
 	refused := 0
-	srv.reply = func(cmd string) error {
+	srv.Reply(func(cmd string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if cmd == "DATA" && refused == 0 {
 			refused++
-			return smtpErr(451, "greylisted, try again later")
+			return smtptest.Refusal(451, "greylisted, try again later")
 		}
 		return nil
-	}
-	h := newMailHarness(t, srv.port())
+	})
+	h := newMailHarness(t, srv.Port)
 	h.mustRun()
 	ob := h.outbox()
 	attempts := 0
@@ -592,27 +375,27 @@ func TestEmailTransientRefusalIsRetriedWithinTheRun(t *testing.T) {
 		attempts += d.Attempts
 	}
 	// One of the two was greylisted once and sent on its second attempt, after the backoff.
-	if attempts != 3 || len(byInvoice(t, srv.messages())) != 2 {
-		t.Errorf("%d attempts in all, %d messages; want 3 and 2", attempts, len(srv.messages()))
+	if attempts != 3 || len(byInvoice(t, srv.Messages())) != 2 {
+		t.Errorf("%d attempts in all, %d messages; want 3 and 2", attempts, len(srv.Messages()))
 	}
 }
 
 func TestEmailCrashAfterTheServerAcceptedIsNotResent(t *testing.T) {
-	srv := startSMTP(t, "")
-	h := newMailHarness(t, srv.port())
+	srv := smtptest.Start(t)
+	h := newMailHarness(t, srv.Port)
 	h.cfg.Pipeline.BatchSize = 1
 	// The process "dies" right after the server accepted the first message: its store is gone
 	// before the outcome can be recorded, so the entry stays "sending".
 	var once sync.Once
-	srv.onData = func() { once.Do(func() { h.st.Close() }) }
+	srv.OnData(func() { once.Do(func() { h.st.Close() }) })
 	if _, err := h.run(); err == nil {
 		t.Fatal("the run with a dead store succeeded")
 	}
-	srv.onData = nil
-	if n := len(srv.messages()); n != 1 {
+	srv.OnData(nil)
+	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("server holds %d messages before the restart, want 1", n)
 	}
-	first := parseMessage(t, srv.messages()[0].Data).header
+	first := smtptest.Parse(t, srv.Messages()[0].Data).Header
 	number := first.Get("X-Bilean-Invoice")
 
 	h.reopen()
@@ -629,12 +412,12 @@ func TestEmailCrashAfterTheServerAcceptedIsNotResent(t *testing.T) {
 		t.Errorf("unknown entry's last error %q does not tell the operator what to do", d.LastError)
 	}
 	// The other invoice was finalized by the first run but never sent: the restart sends it.
-	msgs := byInvoice(t, srv.messages())
-	if len(msgs) != 2 || len(srv.messages()) != 2 {
-		t.Fatalf("after the restart the server holds %d messages, want 2 (nothing resent)", len(srv.messages()))
+	msgs := byInvoice(t, srv.Messages())
+	if len(msgs) != 2 || len(srv.Messages()) != 2 {
+		t.Fatalf("after the restart the server holds %d messages, want 2 (nothing resent)", len(srv.Messages()))
 	}
 	h.mustRun()
-	if n := len(srv.messages()); n != 2 {
+	if n := len(srv.Messages()); n != 2 {
 		t.Fatalf("a further run resent an uncertain delivery: %d messages", n)
 	}
 	// The operator found no trace of the Message-ID in the mail log and forces the resend,
@@ -652,24 +435,24 @@ func TestEmailCrashAfterTheServerAcceptedIsNotResent(t *testing.T) {
 	if err := em.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	all := srv.messages()
-	if len(all) != 3 || parseMessage(t, all[2].Data).header.Get("Message-Id") != first.Get("Message-Id") {
-		t.Errorf("forced resend: %d messages, last Message-ID %q; want 3 and %q", len(all), parseMessage(t, all[len(all)-1].Data).header.Get("Message-Id"), first.Get("Message-Id"))
+	all := srv.Messages()
+	if len(all) != 3 || smtptest.Parse(t, all[2].Data).Header.Get("Message-Id") != first.Get("Message-Id") {
+		t.Errorf("forced resend: %d messages, last Message-ID %q; want 3 and %q", len(all), smtptest.Parse(t, all[len(all)-1].Data).Header.Get("Message-Id"), first.Get("Message-Id"))
 	}
 	wantDelivery(t, h.outbox()[number], store.DeliverySent, 1)
 }
 
 func TestEmailVoidedInvoiceIsNotSent(t *testing.T) {
-	port := freePort(t)
-	h := newMailHarness(t, port)
+	srv := smtptest.Down(t)
+	h := newMailHarness(t, srv.Port)
 	h.mustRun()
 	p1 := h.invoiceOf("p1")
 	if err := h.st.VoidInvoice(context.Background(), p1, "wrong customer"); err != nil {
 		t.Fatal(err)
 	}
-	srv := startSMTP(t, "127.0.0.1:"+port)
+	srv.Up()
 	h.mustRun() // p1 is invoiced again (a new number) and that invoice is sent; the void one is not
-	msgs := byInvoice(t, srv.messages())
+	msgs := byInvoice(t, srv.Messages())
 	if _, sent := msgs[p1]; sent {
 		t.Errorf("the voided invoice %s was emailed", p1)
 	}
@@ -682,8 +465,8 @@ func TestEmailVoidedInvoiceIsNotSent(t *testing.T) {
 }
 
 func TestEmailRefusesAnInterimRun(t *testing.T) {
-	srv := startSMTP(t, "")
-	h := newMailHarness(t, srv.port())
+	srv := smtptest.Start(t)
+	h := newMailHarness(t, srv.Port)
 	em, err := handlers.NewEmail(h.env(), handlers.EmailConfig{})
 	if err != nil {
 		t.Fatal(err)

@@ -134,3 +134,17 @@ func TestParseTimeAcceptsOpenStackForms(t *testing.T) {
 		t.Error("day 32 accepted")
 	}
 }
+
+func TestEarlierAndLater(t *testing.T) {
+	a := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	b := a.Add(time.Second)
+	tests := []struct{ x, y, earlier, later time.Time }{{a, b, a, b}, {b, a, a, b}, {a, a, a, a}}
+	for _, tc := range tests {
+		if got := Earlier(tc.x, tc.y); !got.Equal(tc.earlier) {
+			t.Errorf("Earlier(%s, %s) = %s, want %s", tc.x, tc.y, got, tc.earlier)
+		}
+		if got := Later(tc.x, tc.y); !got.Equal(tc.later) {
+			t.Errorf("Later(%s, %s) = %s, want %s", tc.x, tc.y, got, tc.later)
+		}
+	}
+}

@@ -107,8 +107,8 @@ func (inv *Invoice) applyInvoiceDiscounts(r Rounding) error {
 			ResourceID:   fmt.Sprintf("discount/%d", d.ID),
 			ResourceType: InvoiceDiscountType,
 			Description:  d.Description,
-			Start:        maxTime(w.Start, inv.Period.Start),
-			End:          minTime(w.End, inv.Period.End),
+			Start:        interval.Later(w.Start, inv.Period.Start),
+			End:          interval.Earlier(w.End, inv.Period.End),
 			Attributes:   map[string]string{"scope": "invoice"},
 		}
 		l.Seconds = interval.Range{Start: l.Start, End: l.End}.Seconds()
@@ -174,18 +174,4 @@ func (inv *Invoice) applyCredits(r Rounding) error {
 	}
 	inv.AmountDue = inv.AmountDue.Pad(r.Scale)
 	return nil
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }

@@ -1,12 +1,9 @@
 package templates
 
 import (
-	"bytes"
 	"embed"
 	"fmt"
-	htmltemplate "html/template"
 	"strings"
-	texttemplate "text/template"
 	"time"
 
 	"github.com/govalues/decimal"
@@ -15,10 +12,7 @@ import (
 //go:embed balance.subject.gotmpl balance.txt.gotmpl balance.html.gotmpl
 var balanceFiles embed.FS
 
-var (
-	balanceText = texttemplate.Must(texttemplate.New("").Option("missingkey=error").ParseFS(balanceFiles, "balance.subject.gotmpl", "balance.txt.gotmpl"))
-	balanceHTML = htmltemplate.Must(htmltemplate.New("").Option("missingkey=error").ParseFS(balanceFiles, "balance.html.gotmpl"))
-)
+var balanceTemplates = newMailSet(balanceFiles, "balance")
 
 // Kinds of balance notices (the same strings as package balance's Notice kinds).
 const (
@@ -141,15 +135,5 @@ func RenderBalanceNotice(n BalanceNotice) (EmailContent, error) {
 	default:
 		return EmailContent{}, fmt.Errorf("render balance notice for %s: unknown kind %q", n.CustomerID, n.Kind)
 	}
-	var subj, txt, html bytes.Buffer
-	if err := balanceText.ExecuteTemplate(&subj, "balance.subject.gotmpl", n); err != nil {
-		return EmailContent{}, fmt.Errorf("render %s subject for %s: %w", n.Kind, n.CustomerID, err)
-	}
-	if err := balanceText.ExecuteTemplate(&txt, "balance.txt.gotmpl", n); err != nil {
-		return EmailContent{}, fmt.Errorf("render %s text for %s: %w", n.Kind, n.CustomerID, err)
-	}
-	if err := balanceHTML.ExecuteTemplate(&html, "balance.html.gotmpl", n); err != nil {
-		return EmailContent{}, fmt.Errorf("render %s HTML for %s: %w", n.Kind, n.CustomerID, err)
-	}
-	return EmailContent{Subject: strings.Join(strings.Fields(subj.String()), " "), Text: txt.String(), HTML: html.String()}, nil
+	return balanceTemplates.render(n, n.Kind, n.CustomerID)
 }

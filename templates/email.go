@@ -18,10 +18,39 @@ import (
 //go:embed email.subject.gotmpl email.txt.gotmpl email.html.gotmpl
 var emailFiles embed.FS
 
-var (
-	emailText = texttemplate.Must(texttemplate.New("").Option("missingkey=error").ParseFS(emailFiles, "email.subject.gotmpl", "email.txt.gotmpl"))
-	emailHTML = htmltemplate.Must(htmltemplate.New("").Option("missingkey=error").ParseFS(emailFiles, "email.html.gotmpl"))
-)
+var emailTemplates = newMailSet(emailFiles, "email")
+
+// mailSet is the three templates of one kind of email: NAME.subject.gotmpl and NAME.txt.gotmpl
+// (text/template) and NAME.html.gotmpl (html/template, which escapes every value).
+type mailSet struct {
+	name string
+	text *texttemplate.Template
+	html *htmltemplate.Template
+}
+
+func newMailSet(fsys embed.FS, name string) mailSet {
+	return mailSet{
+		name: name,
+		text: texttemplate.Must(texttemplate.New("").Option("missingkey=error").ParseFS(fsys, name+".subject.gotmpl", name+".txt.gotmpl")),
+		html: htmltemplate.Must(htmltemplate.New("").Option("missingkey=error").ParseFS(fsys, name+".html.gotmpl")),
+	}
+}
+
+// render executes the subject and both bodies with data; errors read "render WHAT subject for
+// ID". The subject is folded to one line, so no value can add a header.
+func (m mailSet) render(data any, what, id string) (EmailContent, error) {
+	var subj, txt, html bytes.Buffer
+	if err := m.text.ExecuteTemplate(&subj, m.name+".subject.gotmpl", data); err != nil {
+		return EmailContent{}, fmt.Errorf("render %s subject for %s: %w", what, id, err)
+	}
+	if err := m.text.ExecuteTemplate(&txt, m.name+".txt.gotmpl", data); err != nil {
+		return EmailContent{}, fmt.Errorf("render %s text for %s: %w", what, id, err)
+	}
+	if err := m.html.ExecuteTemplate(&html, m.name+".html.gotmpl", data); err != nil {
+		return EmailContent{}, fmt.Errorf("render %s HTML for %s: %w", what, id, err)
+	}
+	return EmailContent{Subject: strings.Join(strings.Fields(subj.String()), " "), Text: txt.String(), HTML: html.String()}, nil
+}
 
 // Email is what the invoice email templates see.
 type Email struct {
@@ -77,15 +106,5 @@ func RenderEmail(e Email) (EmailContent, error) {
 	if e.Invoice == nil {
 		return EmailContent{}, fmt.Errorf("render email: no invoice")
 	}
-	var subj, txt, html bytes.Buffer
-	if err := emailText.ExecuteTemplate(&subj, "email.subject.gotmpl", e); err != nil {
-		return EmailContent{}, fmt.Errorf("render email subject for %s: %w", e.Invoice.Number, err)
-	}
-	if err := emailText.ExecuteTemplate(&txt, "email.txt.gotmpl", e); err != nil {
-		return EmailContent{}, fmt.Errorf("render email text for %s: %w", e.Invoice.Number, err)
-	}
-	if err := emailHTML.ExecuteTemplate(&html, "email.html.gotmpl", e); err != nil {
-		return EmailContent{}, fmt.Errorf("render email HTML for %s: %w", e.Invoice.Number, err)
-	}
-	return EmailContent{Subject: strings.Join(strings.Fields(subj.String()), " "), Text: txt.String(), HTML: html.String()}, nil
+	return emailTemplates.render(e, "email", e.Invoice.Number)
 }

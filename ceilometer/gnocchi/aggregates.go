@@ -114,15 +114,7 @@ func (a *Aggregates) UnmarshalJSON(b []byte) error {
 
 func (o AggregatesOpts) path(grouped bool) string {
 	q := query{}
-	if !o.Start.IsZero() {
-		q.set("start", Timestamp(o.Start))
-	}
-	if !o.Stop.IsZero() {
-		q.set("stop", Timestamp(o.Stop))
-	}
-	if o.Granularity > 0 {
-		q.set("granularity", strconv.FormatInt(int64(o.Granularity/time.Second), 10))
-	}
+	q.window(o.Start, o.Stop, o.Granularity)
 	if o.Details {
 		q.set("details", "true")
 	}
@@ -190,15 +182,7 @@ type MeasuresOpts struct {
 
 func (o MeasuresOpts) encode(path string) string {
 	q := query{}
-	if !o.Start.IsZero() {
-		q.set("start", Timestamp(o.Start))
-	}
-	if !o.Stop.IsZero() {
-		q.set("stop", Timestamp(o.Stop))
-	}
-	if o.Granularity > 0 {
-		q.set("granularity", strconv.FormatInt(int64(o.Granularity/time.Second), 10))
-	}
+	q.window(o.Start, o.Stop, o.Granularity)
 	q.set("aggregation", o.Aggregation)
 	if o.Refresh {
 		q.set("refresh", "true")
@@ -221,4 +205,17 @@ func (c *Client) ResourceMeasures(ctx context.Context, resourceType, id, metric 
 	p := "resource/" + url.PathEscape(resourceType) + "/" + url.PathEscape(id) + "/metric/" + url.PathEscape(metric) + "/measures"
 	_, err := c.do(ctx, request{method: http.MethodGet, path: o.encode(p), out: &out, ok: []int{http.StatusOK}, read: true})
 	return out, err
+}
+
+// window sets the start, stop and granularity parameters that are set (zero values are left out).
+func (q query) window(start, stop time.Time, granularity time.Duration) {
+	if !start.IsZero() {
+		q.set("start", Timestamp(start))
+	}
+	if !stop.IsZero() {
+		q.set("stop", Timestamp(stop))
+	}
+	if granularity > 0 {
+		q.set("granularity", strconv.FormatInt(int64(granularity/time.Second), 10))
+	}
 }

@@ -433,10 +433,10 @@ func Spans(revs []gnocchi.Resource, sp config.SpanSource) []billing.Record {
 	for i, rv := range revs {
 		seg := life
 		if i > 0 {
-			seg.Start = maxTime(seg.Start, interval.Norm(rv.RevisionStart))
+			seg.Start = interval.Later(seg.Start, interval.Norm(rv.RevisionStart))
 		}
 		if i < len(revs)-1 && rv.RevisionEnd != nil {
-			seg.End = minTime(seg.End, interval.Norm(*rv.RevisionEnd))
+			seg.End = interval.Earlier(seg.End, interval.Norm(*rv.RevisionEnd))
 		}
 		if seg.Empty() {
 			continue
@@ -451,7 +451,7 @@ func Spans(revs []gnocchi.Resource, sp config.SpanSource) []billing.Record {
 			if seg.End.Equal(interval.Forever) {
 				out[n-1].End = time.Time{}
 			} else {
-				out[n-1].End = maxTime(out[n-1].End, seg.End)
+				out[n-1].End = interval.Later(out[n-1].End, seg.End)
 			}
 			continue
 		}
@@ -487,18 +487,4 @@ func sameAttrs(a, b map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }

@@ -2,53 +2,15 @@ package main
 
 import (
 	"encoding/json"
-	"io"
-	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/emersion/go-smtp"
+	"github.com/bilean/bilean/mailer/smtptest"
 )
 
-// rcptLog is a go-smtp backend on 127.0.0.1 that records the envelope recipients of each
-// accepted message.
-type rcptLog struct {
-	mu   sync.Mutex
-	rcpt [][]string
-}
-
-type rcptSession struct {
-	l  *rcptLog
-	to []string
-}
-
-func (s *rcptSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *rcptSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.to = append(s.to, to)
-	return nil
-}
-func (s *rcptSession) Data(r io.Reader) error {
-	if _, err := io.ReadAll(r); err != nil {
-		return err
-	}
-	s.l.mu.Lock()
-	s.l.rcpt = append(s.l.rcpt, slices.Clone(s.to))
-	s.l.mu.Unlock()
-	return nil
-}
-func (s *rcptSession) Reset()        { s.to = nil }
-func (s *rcptSession) Logout() error { return nil }
-
 func TestOutboxListAndRetry(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
-	l.Close() // the mail server is down for the run
+	srv := smtptest.Down(t) // the mail server is down for the run
 
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, func(s string) string {
@@ -56,7 +18,7 @@ func TestOutboxListAndRetry(t *testing.T) {
 		return s + `
 mail:
   host: 127.0.0.1
-  port: ` + port + `
+  port: ` + srv.Port + `
   tls: none
   from: "Cloud Billing <billing@cloud.example>"
   bcc: [ledger@cloud.example]
@@ -111,15 +73,7 @@ mail:
 	}
 
 	// The mail server is back: retrying one entry sends every pending one.
-	log := &rcptLog{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &rcptSession{l: log}, nil }))
-	srv.Domain, srv.AllowInsecureAuth = "mx.test", true
-	l, err = net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Close()
+	srv.Up()
 	out = mustRun("outbox", "retry", "1")
 	if !strings.Contains(out, " sent ") {
 		t.Errorf("retry output:\n%s", out)
@@ -127,14 +81,16 @@ mail:
 	if err := json.Unmarshal([]byte(mustRun("outbox", "list", "--state", "sent", "-o", "json")), &entries); err != nil {
 		t.Fatal(err)
 	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	if len(entries) != 2 || len(log.rcpt) != 2 {
-		t.Fatalf("%d entries sent, server received %d messages; want 2 and 2", len(entries), len(log.rcpt))
+	var rcpt [][]string
+	for _, m := range srv.Messages() {
+		rcpt = append(rcpt, m.Rcpt)
+	}
+	if len(entries) != 2 || len(rcpt) != 2 {
+		t.Fatalf("%d entries sent, server received %d messages; want 2 and 2", len(entries), len(rcpt))
 	}
 	// Globex has two contacts in customers.csv; the accountant is in the envelope of each.
 	want := []string{"accounts@globex.example", "cfo@globex.example", "ledger@cloud.example"}
-	if !slices.ContainsFunc(log.rcpt, func(r []string) bool { return slices.Equal(r, want) }) {
-		t.Errorf("envelopes %v, want one to %v", log.rcpt, want)
+	if !slices.ContainsFunc(rcpt, func(r []string) bool { return slices.Equal(r, want) }) {
+		t.Errorf("envelopes %v, want one to %v", rcpt, want)
 	}
 }

@@ -186,26 +186,18 @@ func (s *Store) BurnState(ctx context.Context, customerID string) (store.BurnSta
 // EachBurnState implements store.Balances. It reads in pages (keyset on the primary key), so no
 // transaction or connection is held while fn runs.
 func (s *Store) EachBurnState(ctx context.Context, fn func(store.BurnState) error) error {
-	const page = 1000
-	after := ""
-	for {
+	return store.EachPage(1000, func(after string, limit int) ([]store.BurnState, error) {
 		rows, _ := s.pool.Query(ctx, `SELECT `+burnColumns+` FROM balance_burn
-WHERE customer_id > $1 AND as_of IS NOT NULL ORDER BY customer_id LIMIT $2`, after, page)
+WHERE customer_id > $1 AND as_of IS NOT NULL ORDER BY customer_id LIMIT $2`, after, limit)
 		batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.BurnState, error) { return scanBurn(row) })
 		if err != nil {
-			return fmt.Errorf("burn states: %w", err)
+			return nil, fmt.Errorf("burn states: %w", err)
 		}
-		for _, b := range batch {
-			if err := fn(b); err != nil {
-				return err
-			}
-		}
-		if len(batch) < page {
-			return nil
-		}
-		after = batch[len(batch)-1].CustomerID
-	}
+		return batch, nil
+	}, burnKey, fn)
 }
+
+func burnKey(b store.BurnState) string { return b.CustomerID }
 
 // StaleCustomers implements store.Balances.
 func (s *Store) StaleCustomers(ctx context.Context, asOfBefore time.Time, limit int) ([]string, error) {

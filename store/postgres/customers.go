@@ -116,15 +116,7 @@ FROM customers WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("get customers: %w", err)
 	}
-	out := make([]billing.Customer, 0, len(byID))
-	seen := make(map[string]bool, len(byID))
-	for _, id := range ids {
-		if c, ok := byID[id]; ok && !seen[id] {
-			seen[id] = true
-			out = append(out, c)
-		}
-	}
-	return out, nil
+	return store.InOrder(ids, byID), nil
 }
 
 // knownCustomers returns which of ids exist, in one query.

@@ -163,21 +163,16 @@ WHERE id = $1 AND state = 'pending'`, id, interval.Norm(at), messageID)
 
 // CompleteDelivery implements store.Outbox.
 func (s *Store) CompleteDelivery(ctx context.Context, id int64, o store.DeliveryOutcome) error {
-	switch o.State {
-	case store.DeliverySent, store.DeliveryPending, store.DeliveryFailed, store.DeliveryUnknown:
-	default:
-		return fmt.Errorf("complete delivery %d: outcome %q: want sent, pending, failed or unknown", id, o.State)
+	next, isSent, err := store.PlanCompletion(id, o)
+	if err != nil {
+		return err
 	}
 	var sent *time.Time
-	if o.State == store.DeliverySent {
+	if isSent {
 		t := interval.Norm(o.At)
 		sent = &t
 	}
-	next := o.NextAttempt
-	if next.IsZero() {
-		next = o.At
-	}
-	err := s.write(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 UPDATE outbox SET state = $2, last_error = $3, updated_at = $4, next_attempt_at = $5, sent_at = $6
 WHERE id = $1 AND state = 'sending'`, id, string(o.State), o.Error, interval.Norm(o.At), interval.Norm(next), sent)
@@ -188,7 +183,7 @@ WHERE id = $1 AND state = 'sending'`, id, string(o.State), o.Error, interval.Nor
 		if err != nil {
 			return err
 		}
-		return &store.DeliveryStateError{ID: id, State: d.State, Want: "only a sending delivery can be completed"}
+		return store.NotSending(d)
 	})
 	if err != nil {
 		return fmt.Errorf("complete delivery %d: %w", id, err)
@@ -226,14 +221,8 @@ func (s *Store) RetryDelivery(ctx context.Context, id int64, force bool, to []st
 		if err != nil {
 			return err
 		}
-		switch {
-		case cur.State == store.DeliveryFailed:
-		case cur.State == store.DeliveryUnknown && force:
-		case cur.State == store.DeliveryUnknown:
-			return &store.DeliveryStateError{ID: id, State: cur.State, Want: "it may have been sent: check Message-ID <" + cur.MessageID +
-				"> in the mail server's log, and force the retry only if it is not there"}
-		default:
-			return &store.DeliveryStateError{ID: id, State: cur.State, Want: "only a failed or unknown delivery can be retried"}
+		if err := store.CheckRetry(cur, force); err != nil {
+			return err
 		}
 		recipients := cur.To
 		if to != nil {
@@ -266,7 +255,7 @@ UPDATE outbox SET state = 'cancelled', last_error = $2, updated_at = $3 WHERE id
 		if err != nil {
 			return err
 		}
-		return &store.DeliveryStateError{ID: id, State: d.State, Want: "only a pending or failed delivery can be cancelled"}
+		return store.NotCancellable(d)
 	})
 	if err != nil {
 		return fmt.Errorf("cancel delivery %d: %w", id, err)

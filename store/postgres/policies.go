@@ -271,16 +271,8 @@ func (s *Store) changeRules(ctx context.Context, name string, effective time.Tim
 		if err != nil {
 			return err
 		}
-		if len(vs) == 0 {
-			return fmt.Errorf("policy %s: %w", name, store.ErrNotFound)
-		}
-		next := vs[len(vs)-1]
-		next.Rules = slices.Clone(next.Rules)
-		next.EffectiveFrom = effective
-		if err := fn(&next); err != nil {
-			return err
-		}
-		if err := store.CheckPolicy(next); err != nil {
+		next, err := store.NextPolicyVersion(vs, name, effective, fn)
+		if err != nil {
 			return err
 		}
 		out, err = addVersionTx(ctx, tx, vs, next, s.now())

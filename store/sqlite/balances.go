@@ -187,12 +187,10 @@ func (s *Store) BurnState(ctx context.Context, customerID string) (store.BurnSta
 // EachBurnState implements store.Balances. It reads in pages so no transaction is held while fn
 // runs.
 func (s *Store) EachBurnState(ctx context.Context, fn func(store.BurnState) error) error {
-	const page = 1000
-	after := ""
-	for {
+	return store.EachPage(1000, func(after string, limit int) ([]store.BurnState, error) {
 		var batch []store.BurnState
 		rows, err := s.db.QueryContext(ctx, `SELECT `+burnColumns+` FROM balance_burn
-WHERE customer_id > ? AND as_of IS NOT NULL ORDER BY customer_id LIMIT ?`, after, page)
+WHERE customer_id > ? AND as_of IS NOT NULL ORDER BY customer_id LIMIT ?`, after, limit)
 		err = eachRow(rows, err, func(rows *sql.Rows) error {
 			b, err := scanBurn(rows)
 			if err != nil {
@@ -202,19 +200,13 @@ WHERE customer_id > ? AND as_of IS NOT NULL ORDER BY customer_id LIMIT ?`, after
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("burn states: %w", err)
+			return nil, fmt.Errorf("burn states: %w", err)
 		}
-		for _, b := range batch {
-			if err := fn(b); err != nil {
-				return err
-			}
-		}
-		if len(batch) < page {
-			return nil
-		}
-		after = batch[len(batch)-1].CustomerID
-	}
+		return batch, nil
+	}, burnKey, fn)
 }
+
+func burnKey(b store.BurnState) string { return b.CustomerID }
 
 // StaleCustomers implements store.Balances.
 func (s *Store) StaleCustomers(ctx context.Context, asOfBefore time.Time, limit int) ([]string, error) {

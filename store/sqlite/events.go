@@ -552,38 +552,15 @@ func writeListenerRecords(ctx context.Context, tx *sql.Tx, rs []billing.Record) 
 			}
 		}
 	}
-	full = nil
-	args := make([]any, 0, 6*upsertBatch)
-	for i := 0; i < len(rs); i += upsertBatch {
-		batch := rs[i:min(i+upsertBatch, len(rs))]
-		args = args[:0]
-		for _, r := range batch {
-			attrs, err := codec.AttrsJSON(r.Attributes)
-			if err != nil {
-				return fmt.Errorf("customer %s resource %s: attributes: %w", r.CustomerID, r.ResourceID, err)
-			}
-			key, ok := keys[resourceName{r.CustomerID, r.ResourceID}]
-			if !ok {
-				return fmt.Errorf("resource %s of customer %s was not created", r.ResourceID, r.CustomerID)
-			}
-			args = append(args, key, r.CustomerID, sec(r.Start), nullSec(r.End), attrs, r.Source)
+	recKeys := make([]int64, len(rs))
+	for i, r := range rs {
+		key, ok := keys[resourceName{r.CustomerID, r.ResourceID}]
+		if !ok {
+			return fmt.Errorf("resource %s of customer %s was not created", r.ResourceID, r.CustomerID)
 		}
-		st := full
-		if len(batch) < upsertBatch || full == nil {
-			var err error
-			if st, err = tx.PrepareContext(ctx, upsertSQL(len(batch))); err != nil {
-				return err
-			}
-			defer st.Close()
-			if len(batch) == upsertBatch {
-				full = st
-			}
-		}
-		if _, err := st.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("records: %w", err)
-		}
+		recKeys[i] = key
 	}
-	return nil
+	return upsertRecordsTx(ctx, tx, rs, recKeys, 0)
 }
 
 // resourcesUpsertSQL finds or creates n resources (customer, resource id, type).

@@ -35,46 +35,19 @@ const overlapTag = "bilean-overlap: "
 // NumberFormat are required: the store has no numbering of its own, so two callers can never
 // count the same numbers under two series keys.
 func (s *Store) Finalize(ctx context.Context, req store.FinalizeRequest) error {
-	inv := req.Invoice
-	if inv == nil {
-		return errors.New("finalize: request has no invoice")
+	plan, err := store.PlanFinalize(req, s.now)
+	if err != nil {
+		return err
 	}
-	if inv.CustomerID == "" {
-		return errors.New("finalize: invoice: customer: required")
-	}
-	kind := inv.Kind
-	if kind == "" {
-		kind = invoice.Scheduled
-	}
-	if kind != invoice.Scheduled {
-		return fmt.Errorf("finalize: invoice for %s: kind %q: only scheduled invoices are stored", inv.CustomerID, kind)
-	}
+	inv, kind, issued, period := req.Invoice, plan.Kind, plan.Issued, plan.Period
 	series, format := req.Series, req.NumberFormat
-	if series == "" || format == nil {
-		return fmt.Errorf("finalize: invoice for %s: numbering: Series and NumberFormat are required (numbering.format provides both)", inv.CustomerID)
-	}
-	issued := inv.IssuedAt
-	if issued.IsZero() {
-		issued = s.now()
-	}
-	issued = interval.Norm(issued)
-	period := interval.Range{Start: interval.Norm(inv.Period.Start), End: interval.Norm(inv.Period.End)}
-	for i, br := range inv.Ranges {
-		if br.Kind != invoice.Charge && br.Kind != invoice.Credited {
-			return fmt.Errorf("finalize: invoice for %s: ranges[%d] (resource %s): kind %q: want charge or credit",
-				inv.CustomerID, i, br.ResourceID, br.Kind)
-		}
-		if br.ResourceID == "" && br.ResourceKey == 0 {
-			return fmt.Errorf("finalize: invoice for %s: ranges[%d]: resource id: required", inv.CustomerID, i)
-		}
-	}
 
 	var (
 		id     int64
 		number string
 		stored []invoice.BilledRange
 	)
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		var oldID int64
 		if req.Replaces != "" {
 			var cust, status string

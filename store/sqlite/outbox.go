@@ -176,20 +176,15 @@ WHERE id = ? AND state = 'pending'`, sec(at), messageID, id)
 
 // CompleteDelivery records the outcome of a claimed entry.
 func (s *Store) CompleteDelivery(ctx context.Context, id int64, o store.DeliveryOutcome) error {
-	switch o.State {
-	case store.DeliverySent, store.DeliveryPending, store.DeliveryFailed, store.DeliveryUnknown:
-	default:
-		return fmt.Errorf("complete delivery %d: outcome %q: want sent, pending, failed or unknown", id, o.State)
+	next, isSent, err := store.PlanCompletion(id, o)
+	if err != nil {
+		return err
 	}
 	var sent sql.NullInt64
-	if o.State == store.DeliverySent {
+	if isSent {
 		sent = nullSec(o.At)
 	}
-	next := o.NextAttempt
-	if next.IsZero() {
-		next = o.At
-	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 UPDATE outbox SET state = ?, last_error = ?, updated_at = ?, next_attempt_at = ?, sent_at = ?
 WHERE id = ? AND state = 'sending'`, string(o.State), o.Error, sec(o.At), sec(next), sent, id)
@@ -203,7 +198,7 @@ WHERE id = ? AND state = 'sending'`, string(o.State), o.Error, sec(o.At), sec(ne
 		if err != nil {
 			return err
 		}
-		return &store.DeliveryStateError{ID: id, State: d.State, Want: "only a sending delivery can be completed"}
+		return store.NotSending(d)
 	})
 	if err != nil {
 		return fmt.Errorf("complete delivery %d: %w", id, err)
@@ -247,14 +242,8 @@ func (s *Store) RetryDelivery(ctx context.Context, id int64, force bool, to []st
 		if err != nil {
 			return err
 		}
-		switch {
-		case cur.State == store.DeliveryFailed:
-		case cur.State == store.DeliveryUnknown && force:
-		case cur.State == store.DeliveryUnknown:
-			return &store.DeliveryStateError{ID: id, State: cur.State, Want: "it may have been sent: check Message-ID <" + cur.MessageID +
-				"> in the mail server's log, and force the retry only if it is not there"}
-		default:
-			return &store.DeliveryStateError{ID: id, State: cur.State, Want: "only a failed or unknown delivery can be retried"}
+		if err := store.CheckRetry(cur, force); err != nil {
+			return err
 		}
 		recipients := addrsJSON(cur.To)
 		if to != nil {
@@ -290,7 +279,7 @@ UPDATE outbox SET state = 'cancelled', last_error = ?, updated_at = ? WHERE id =
 		if err != nil {
 			return err
 		}
-		return &store.DeliveryStateError{ID: id, State: d.State, Want: "only a pending or failed delivery can be cancelled"}
+		return store.NotCancellable(d)
 	})
 	if err != nil {
 		return fmt.Errorf("cancel delivery %d: %w", id, err)

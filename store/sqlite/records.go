@@ -85,6 +85,12 @@ func addRecordsTx(ctx context.Context, tx *sql.Tx, rs []billing.Record, offset i
 	if err != nil {
 		return err
 	}
+	return upsertRecordsTx(ctx, tx, rs, keys, offset)
+}
+
+// upsertRecordsTx writes rs, whose resource keys are keys[i], with the upsert of upsertSQL in
+// statements of upsertBatch rows. offset is the index of rs[0] in the caller's input.
+func upsertRecordsTx(ctx context.Context, tx *sql.Tx, rs []billing.Record, keys []int64, offset int) error {
 	full, err := tx.PrepareContext(ctx, upsertSQL(upsertBatch))
 	if err != nil {
 		return err
