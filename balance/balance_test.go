@@ -404,3 +404,53 @@ func TestRechargeRefusesBadInput(t *testing.T) {
 		t.Errorf("audit = %+v", evs)
 	}
 }
+
+// Issue 11 (3): a customer with October usage and no October invoice yet. The balance at
+// 10-31T23:59:59 was −72.58 and at 11-15 it was 0.00 (November's interim forgot October), and the
+// balance job then lifted a freeze on that artefact. Now the balance is continuous across the
+// month edge: November's interim bills October's unbilled usage as late usage, a burn state is
+// never extrapolated across the period edge, and the freeze holds.
+func TestBalanceIsContinuousAcrossTheMonthEdge(t *testing.T) {
+	f := newFixture(t, "")
+	f.policy(t, "standard", "0", server(`m1.large: "0.1000"`))
+	f.customer(t, billing.Customer{ID: "p3"})
+	f.pay(t, "p3", "10.00", at("2026-10-01T00:00:00Z"), "bank-3")
+	// m1.large from Oct 1 at 0.10/h, still running.
+	f.records(t, billing.Record{CustomerID: "p3", ResourceID: "vm-c", ResourceType: "os.nova.server", Start: at("2026-10-01T00:00:00Z"), Attributes: map[string]string{"flavor": "m1.large"}})
+	// Oct 31 23:59:59: 2,678,399 s × 0.10 / 3600 = 74.399972… → 10.00 − 74.40 = −64.40.
+	end := f.balance(t, "p3", at("2026-10-31T23:59:59Z"))
+	if end.Rounded.Cmp(d("-64.40")) != 0 {
+		t.Fatalf("balance at 10-31T23:59:59 = %s, want -64.40", end.Rounded)
+	}
+	// Nov 1 00:00:00 and 00:00:01: one more second each, still -64.40 to the cent.
+	for _, when := range []string{"2026-11-01T00:00:00Z", "2026-11-01T00:00:01Z"} {
+		if got := f.balance(t, "p3", at(when)).Rounded; got.Cmp(d("-64.40")) != 0 {
+			t.Fatalf("balance at %s = %s, want -64.40", when, got)
+		}
+	}
+	// Nov 15 00:00: October 744 h (74.40) + November 336 h (33.60) = 108.00 → −98.00; the same
+	// as the interim invoice at that second.
+	mid := at("2026-11-15T00:00:00Z")
+	got := f.balance(t, "p3", mid).Rounded
+	if got.Cmp(d("-98.00")) != 0 || got.Cmp(f.interimBalance(t, "p3", mid)) != 0 {
+		t.Fatalf("balance at 11-15 = %s, interim %s, want -98.00", got, f.interimBalance(t, "p3", mid))
+	}
+	// A frozen customer stays frozen: nothing positive to lift it.
+	if err := f.st.PutFreeze(bg, store.Freeze{CustomerID: "p3", State: store.FreezeFrozen, FrozenAt: at("2026-10-20T00:00:00Z")}); err != nil {
+		t.Fatal(err)
+	}
+	f.now = mid
+	if _, err := f.svc.RunJobs(bg); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := f.st.GetFreezes(bg, []string{"p3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs["p3"].State != store.FreezeFrozen {
+		t.Fatalf("freeze state %q after the jobs at 11-15, want frozen", fs["p3"].State)
+	}
+	if n := len(audit(t, f.st, "p3", "lift")); n != 0 {
+		t.Fatalf("%d lift audits", n)
+	}
+}

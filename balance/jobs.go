@@ -72,7 +72,7 @@ func (s *Service) RunJobs(ctx context.Context) (JobReport, error) {
 	if ps := interval.MonthOf(now, s.Config.Location()).Start; ps.After(cutoff) {
 		cutoff = ps
 	}
-	stale, err := s.Balances.StaleCustomers(ctx, cutoff, 0)
+	stale, err := s.Balances.StaleCustomers(ctx, cutoff, now, 0)
 	if err != nil {
 		return rep, err
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/calc"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/pipeline"
 	"github.com/bilean/bilean/rating"
@@ -35,7 +36,7 @@ func burnRate(run *pipeline.Run, it *pipeline.Item, at time.Time, fallback strin
 			open++
 			if pol == nil {
 				var err error
-				if pol, err = policyAt(run, it, at, fallback); err != nil {
+				if pol, _, err = calc.PolicyAt(run.Policies, it, at, fallback); err != nil {
 					return rate, open, each, err
 				}
 			}
@@ -53,9 +54,9 @@ func burnRate(run *pipeline.Run, it *pipeline.Item, at time.Time, fallback strin
 		if !sub.Range().Contains(at) {
 			continue
 		}
-		p, ok := policyVersion(run, sub.Policy, at)
-		if !ok {
-			continue
+		p, _, err := calc.VersionAt(run.Policies, sub.Policy, it.Customer, at)
+		if err != nil {
+			return rate, open, each, fmt.Errorf("subscription %d: %w", sub.ID, err)
 		}
 		f, err := feeRate(p.Source, p.Fee, run.Period, at)
 		if err == nil {
@@ -143,29 +144,4 @@ func feeRate(src billing.Policy, fee decimal.Decimal, period interval.Range, at 
 		return decimal.Zero, err
 	}
 	return num.Quo(decimal.MustNew(secs, 0))
-}
-
-// policyVersion returns the version of a named policy in force at t.
-func policyVersion(run *pipeline.Run, name string, t time.Time) (*rating.Policy, bool) {
-	p, ok := run.Policies[name]
-	if !ok {
-		return nil, false
-	}
-	v, _, ok := p.At(t)
-	return v, ok
-}
-
-// policyAt is the policy version that prices second t for a customer, chosen as the invoice
-// calculation chooses it: the subscription active then, else the customer's policy, else the
-// configured default.
-func policyAt(run *pipeline.Run, it *pipeline.Item, t time.Time, fallback string) (*rating.Policy, error) {
-	name := it.PolicyName(t, fallback)
-	if name == "" {
-		return nil, fmt.Errorf("no subscription or default policy covers %s", t.Format(time.RFC3339))
-	}
-	p, ok := policyVersion(run, name, t)
-	if !ok {
-		return nil, fmt.Errorf("policy %q does not exist at %s", name, t.Format(time.RFC3339))
-	}
-	return p, nil
 }

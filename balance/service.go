@@ -10,7 +10,6 @@ import (
 
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/config"
-	_ "github.com/bilean/bilean/handlers" // the interim chain's handlers
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/pipeline"
 	"github.com/bilean/bilean/store"
@@ -129,6 +128,7 @@ func (s *Service) state(run *pipeline.Run, it *pipeline.Item, at time.Time) (sto
 		return st, err
 	}
 	st.OpenSpans = open
+	st.ValidUntil = validUntil(run, it, at, s.Config.Location())
 	// The interim invoice rounds each open span's line at at; the balance goes on from the exact
 	// amount, so that later it differs from an interim invoice only by that invoice's own
 	// rounding of the line (half a cent at most), not by two roundings.
@@ -176,6 +176,33 @@ func (s *Service) state(run *pipeline.Run, it *pipeline.Item, at time.Time) (sto
 	return st, nil
 }
 
+// validUntil is the first second after at where a customer's burn stops being the straight line
+// a burn state draws: the end of the billing period (fees and the next invoice's edge), the next
+// version of any policy, and the next edge of a subscription or discount of the customer. A
+// balance asked for at or after it is recomputed, never extrapolated across it.
+func validUntil(run *pipeline.Run, it *pipeline.Item, at time.Time, loc *time.Location) time.Time {
+	until := interval.MonthOf(at, loc).End
+	next := func(t time.Time) {
+		if t.After(at) && t.Before(until) {
+			until = t
+		}
+	}
+	for _, p := range run.Policies {
+		for _, v := range p.Versions() {
+			next(v.EffectiveFrom)
+		}
+	}
+	for _, s := range it.Subscriptions {
+		next(s.Start)
+		next(s.End)
+	}
+	for _, d := range it.Discounts {
+		next(d.Start)
+		next(d.End)
+	}
+	return until
+}
+
 // Status is a customer's balance at one second.
 type Status struct {
 	CustomerID string          `json:"customer_id"`
@@ -199,7 +226,8 @@ type Status struct {
 func (s *Service) Balance(ctx context.Context, customerID string, at time.Time) (Status, error) {
 	at = interval.Norm(at)
 	b, err := s.Balances.BurnState(ctx, customerID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (b.Stale || b.AsOf.After(at.Add(time.Second)))) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (b.Stale || b.AsOf.After(at.Add(time.Second)) ||
+		(!b.ValidUntil.IsZero() && !at.Before(b.ValidUntil)))) {
 		n, rerr := s.Refresh(ctx, []string{customerID}, at)
 		if rerr != nil {
 			return Status{}, rerr

@@ -34,6 +34,10 @@ type Customer struct {
 	// Region selects a per-region tax rate from configuration (billing.tax_regions) when TaxRate
 	// is zero and the customer is not exempt; empty means no region.
 	Region string
+	// BillingStart, when set, is the first second of the customer's usage and fees that Bilean
+	// bills (e.g. the day it took over from another billing system); zero: every unbilled second
+	// of its records, meters and subscriptions is billable.
+	BillingStart time.Time
 }
 
 // Validate checks the fields an invoice depends on.

@@ -68,6 +68,11 @@ type Billing struct {
 	Rounding invoice.Rounding `yaml:"rounding"`
 	// DefaultPolicy prices usage no subscription covers. Optional.
 	DefaultPolicy string `yaml:"default_policy"`
+	// BackBillingMonths bounds how far before the period a scheduled invoice reaches for usage
+	// and fees never billed: 0 (the default) is unlimited, so a customer's first invoice bills
+	// every unbilled second since its billing start; N bills nothing that started before the
+	// period start minus N calendar months.
+	BackBillingMonths int `yaml:"back_billing_months"`
 	// TaxRate applies to customers with no rate of their own, e.g. "0.20". Defaults to 0.
 	TaxRate string `yaml:"tax_rate"`
 	// TaxRegions maps a customer's region (billing.Customer.Region) to its tax rate, e.g.
@@ -158,6 +163,7 @@ func Load(path string) (*Config, error) {
 // Parse decodes config text strictly, applies defaults and the environment, and validates.
 func Parse(name string, b []byte) (*Config, error) {
 	c := &Config{Path: name}
+	c.Billing.Rounding = invoice.DefaultRounding
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
@@ -182,10 +188,11 @@ func (c *Config) WithDefaults() {
 		c.Billing.Timezone = "UTC"
 	}
 	if c.Billing.Rounding.Mode == "" {
-		c.Billing.Rounding.Mode = invoice.HalfUp
+		// Set in Go without a mode: no scale means the cent too (YAML always has a mode here).
 		if c.Billing.Rounding.Scale == 0 {
-			c.Billing.Rounding.Scale = 2
+			c.Billing.Rounding.Scale = invoice.DefaultRounding.Scale
 		}
+		c.Billing.Rounding.Mode = invoice.DefaultRounding.Mode
 	}
 	if c.Billing.TaxRate == "" {
 		c.Billing.TaxRate = "0"
@@ -222,6 +229,9 @@ func (c *Config) Validate() error {
 	add := func(field string, err error) { errs = append(errs, fmt.Errorf("%s: %w", field, err)) }
 	if _, err := time.LoadLocation(c.Billing.Timezone); err != nil {
 		add("billing.timezone", fmt.Errorf("unknown IANA zone %q", c.Billing.Timezone))
+	}
+	if c.Billing.BackBillingMonths < 0 {
+		errs = append(errs, fmt.Errorf("billing.back_billing_months %d: want 0 (unlimited) or more", c.Billing.BackBillingMonths))
 	}
 	if err := c.Billing.Rounding.Validate(); err != nil {
 		add("billing", err)

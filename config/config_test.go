@@ -3,6 +3,9 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/bilean/bilean/invoice"
+	"github.com/govalues/decimal"
 )
 
 func TestParseReportsEveryProblemWithItsField(t *testing.T) {
@@ -58,5 +61,39 @@ func TestParseBytes(t *testing.T) {
 		if _, err := ParseBytes(bad); err == nil {
 			t.Errorf("ParseBytes(%q) accepted", bad)
 		}
+	}
+}
+
+const chains = "pipeline:\n  scheduled: [subscription_feeding, finalizing]\n  interim: [subscription_feeding]\n"
+
+// Issue 11 (4): a rounding mode without a scale rounded every total to whole units.
+func TestRoundingScaleDefaultsToTheCent(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       invoice.Rounding
+	}{
+		{"no rounding section", "billing: {timezone: UTC}\n", invoice.Rounding{Mode: invoice.HalfUp, Scale: 2}},
+		{"mode only", "billing:\n  rounding: {mode: half_up}\n", invoice.Rounding{Mode: invoice.HalfUp, Scale: 2}},
+		{"half_even only", "billing:\n  rounding: {mode: half_even}\n", invoice.Rounding{Mode: invoice.HalfEven, Scale: 2}},
+		{"scale 0 written", "billing:\n  rounding: {mode: down, scale: 0}\n", invoice.Rounding{Mode: invoice.Down, Scale: 0}},
+		{"scale only", "billing:\n  rounding: {scale: 3}\n", invoice.Rounding{Mode: invoice.HalfUp, Scale: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(tt.yaml+chains))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Billing.Rounding != tt.want {
+				t.Fatalf("rounding = %+v, want %+v", c.Billing.Rounding, tt.want)
+			}
+			// 10.456 with the cent is 10.46 (half_up) — never 10.
+			if got := c.Billing.Rounding.Round(decimal.MustParse("10.456")); tt.want.Scale == 2 && got.String() == "10" {
+				t.Fatalf("rounded to whole units: %s", got)
+			}
+		})
+	}
+	if _, err := Parse("t.yaml", []byte("billing:\n  rounding: {mode: half_up, digits: 2}\n"+chains)); err == nil || !strings.Contains(err.Error(), "digits") {
+		t.Fatalf("unknown rounding key: err = %v", err)
 	}
 }

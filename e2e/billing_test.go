@@ -35,10 +35,12 @@ func TestProrationAndSpanSplitting(t *testing.T) {
 	}{
 		{
 			// Business fee from Oct 15 12:00: 1,425,600 s of 2,678,400 s × 49.00 = 26.0806… → 26.08.
-			// Server m1.small from Sep 20 (never invoiced before: billing starts Oct 1):
+			// Server m1.small from Sep 20, never invoiced before: its September part is late usage
+			// on this first invoice (billing starts at the customer's first record):
 			//   [Oct 1, Oct 15 12:00) = 348 h × 0.02 (standard) = 6.96
 			//   [Oct 15 12:00, Oct 20 10:00) = 118 h × 0.018 (business) = 2.124 → 2.12
-			// Subtotal 35.16; tax 20 % = 7.032 → 7.03; total 42.19.
+			//   [Sep 20, Oct 1) = 264 h × 0.02 (standard) = 5.28, an adjustment line
+			// Subtotal 40.44; tax 20 % = 8.088 → 8.09; total 48.53.
 			name:    "policy change mid-month",
 			subs:    []billing.Subscription{{Policy: "standard", Start: ts("2026-01-01T00:00:00Z"), End: change}, {Policy: "business", Start: change}},
 			records: []billing.Record{{ResourceID: "vm-1", ResourceType: "os.nova.server", Start: ts("2026-09-20T00:00:00Z"), End: ts("2026-10-20T10:00:00Z"), Attributes: map[string]string{"flavor": "m1.small"}}},
@@ -47,8 +49,9 @@ func TestProrationAndSpanSplitting(t *testing.T) {
 				{invoice.Recurring, "2026-10-15T12:00:00Z", "26.08"},
 				{invoice.Usage, "2026-10-01T00:00:00Z", "6.96"},
 				{invoice.Usage, "2026-10-15T12:00:00Z", "2.12"},
+				{invoice.Adjustment, "2026-09-20T00:00:00Z", "5.28"},
 			},
-			sub: "35.16", total: "42.19",
+			sub: "40.44", total: "48.53",
 		},
 		{
 			// m1.large for 4 d 11:26:32 = 386,792 s: 386792 × 0.08 / 3600 = 8.5953… → 8.60.
@@ -70,7 +73,8 @@ func TestProrationAndSpanSplitting(t *testing.T) {
 			sub:     "0.00", total: "0.00",
 		},
 		{
-			// A 50 GB volume open since August: October only, 744 h × 50 × 0.0001 = 3.72.
+			// A 50 GB volume open since August, never invoiced: October 744 h × 50 × 0.0001 = 3.72,
+			// and August–September (61 d = 1,464 h) × 50 × 0.0001 = 7.32 as late usage.
 			// A server running across midnight of Nov 1: October takes [22:00, 24:00) = 2 h × 0.02 = 0.04.
 			name: "open spans and spans crossing the period end",
 			subs: []billing.Subscription{{Policy: "standard", Start: ts("2026-01-01T00:00:00Z")}},
@@ -79,8 +83,8 @@ func TestProrationAndSpanSplitting(t *testing.T) {
 				{ResourceID: "vm-3", ResourceType: "os.nova.server", Start: ts("2026-10-31T22:00:00Z"), End: ts("2026-11-01T02:00:00Z"), Attributes: map[string]string{"flavor": "m1.small"}},
 			},
 			tax:   "0",
-			lines: []line{{invoice.Usage, "2026-10-01T00:00:00Z", "3.72"}, {invoice.Usage, "2026-10-31T22:00:00Z", "0.04"}},
-			sub:   "3.76", total: "3.76",
+			lines: []line{{invoice.Usage, "2026-10-01T00:00:00Z", "3.72"}, {invoice.Usage, "2026-10-31T22:00:00Z", "0.04"}, {invoice.Adjustment, "2026-08-01T00:00:00Z", "7.32"}},
+			sub:   "11.08", total: "11.08",
 		},
 	}
 	for _, tt := range tests {
@@ -184,7 +188,8 @@ func TestSpanClosedLateIsCreditedOnce(t *testing.T) {
 	h.seedCustomer("0", billing.Subscription{Policy: "standard", Start: ts("2026-01-01T00:00:00Z")})
 	fip := billing.Record{ResourceID: "fip-1", ResourceType: "os.neutron.floatingip", Start: ts("2026-09-01T00:00:00Z")}
 	h.addRecords(fip)
-	if o := outcome(t, h.run("2026-10"), "c1"); o.Total.String() != "3.72" { // 744 h × 0.005
+	// October 744 h × 0.005 = 3.72, and September (720 h) 3.60 as late usage.
+	if o := outcome(t, h.run("2026-10"), "c1"); o.Total.String() != "7.32" {
 		t.Fatalf("october total %s", o.Total)
 	}
 	fip.End = ts("2026-10-20T00:00:00Z")

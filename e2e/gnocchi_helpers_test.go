@@ -95,7 +95,9 @@ func (h *harness) seedMetered(customers ...string) {
 	var cs []billing.Customer
 	var subs []billing.Subscription
 	for _, id := range customers {
-		cs = append(cs, billing.Customer{ID: id, Name: "Project " + id, Currency: "EUR", TaxRate: dec("0.20"), Status: billing.Active})
+		// Billed by Bilean from October on: what Gnocchi saw before is not billed here.
+		cs = append(cs, billing.Customer{ID: id, Name: "Project " + id, Currency: "EUR", TaxRate: dec("0.20"), Status: billing.Active,
+			BillingStart: ts("2026-10-01T00:00:00Z")})
 		subs = append(subs, billing.Subscription{CustomerID: id, Policy: meteredPolicy.Name, Start: ts("2026-01-01T00:00:00Z")})
 	}
 	if err := h.st.PutCustomers(ctx, cs); err != nil {

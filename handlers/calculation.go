@@ -125,6 +125,28 @@ func pieces(ru *store.ResourceUsage, lower, until time.Time, fixed rangeIndex) (
 	return out, nil
 }
 
+// settled returns the closed records that are billed completely once this invoice is stored: every
+// second of each from the billing start on is in a live billed range. A record that straddles the
+// billing start or the run's end, or whose range is only partly billed, stays unsettled, so its
+// remaining seconds are always billed later.
+func settled(ru *store.ResourceUsage, lower, until time.Time, charged, credited interval.Set) []billing.Ref {
+	var billed interval.Set
+	var out []billing.Ref
+	for _, rec := range ru.Records {
+		if rec.Settled || rec.End.IsZero() || rec.End.After(until) {
+			continue
+		}
+		if billed == nil {
+			billed = ru.Charged.Subtract(ru.Credited).Subtract(credited).Union(charged)
+		}
+		need := interval.NewSet(rec.Range()).IntersectRange(interval.Range{Start: lower, End: interval.Forever})
+		if len(need.Subtract(billed)) == 0 {
+			out = append(out, billing.Ref{ID: rec.ID, Version: rec.Version})
+		}
+	}
+	return out
+}
+
 // preceding returns the last record starting at or before t, or the first record.
 func preceding(recs []billing.Record, t time.Time) *billing.Record {
 	i := sort.Search(len(recs), func(i int) bool { return recs[i].Start.After(t) })
@@ -140,6 +162,13 @@ func (h *Calculation) price(run *pipeline.Run, it *pipeline.Item) error {
 	if err != nil {
 		return err
 	}
+	// Fee lines (the rule handler's) count toward the line and rule discounts that name the
+	// subscription ("subscription/<id>") or the rule type "subscription"; credits do not.
+	for i := range inv.Lines {
+		if l := &inv.Lines[i]; l.ResourceType == billing.SubscriptionType && l.Section != invoice.Credit {
+			pr.disc.count(pr.disc.tag(l.ResourceID, l.ResourceType, "", l.Start), l)
+		}
+	}
 	bounds := append(subscriptionBounds(it.Subscriptions), run.Period.Start)
 	fixed := indexRanges(run.Replacing)
 	for ui := range it.Usage {
@@ -152,7 +181,13 @@ func (h *Calculation) price(run *pipeline.Run, it *pipeline.Item) error {
 			return err
 		}
 		cuts := append(discountBounds(it.Discounts, ru.ResourceID, ru.ResourceType), bounds...)
+		var charged, credited []interval.Range
 		for _, p := range ps {
+			if p.credit {
+				credited = append(credited, p.r)
+			} else {
+				charged = append(charged, p.r)
+			}
 			for _, r := range p.r.SplitAt(cuts...) {
 				if err := pr.piece(ru, p, r); err != nil {
 					return err
@@ -167,11 +202,7 @@ func (h *Calculation) price(run *pipeline.Run, it *pipeline.Item) error {
 			}
 		}
 		if run.Mode == pipeline.Scheduled {
-			for _, rec := range ru.Records {
-				if !rec.Settled && !rec.End.IsZero() && !rec.End.After(run.Until) {
-					it.Settle = append(it.Settle, billing.Ref{ID: rec.ID, Version: rec.Version})
-				}
-			}
+			it.Settle = append(it.Settle, settled(ru, it.BillingStart, run.Until, interval.NewSet(charged...), interval.NewSet(credited...))...)
 		}
 	}
 	if err := pr.meters(fixed); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/calc"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
@@ -21,6 +22,9 @@ type Feeding struct {
 	customers store.Customers
 	feed      store.Feed
 	gnocchi   *gnocchiFeed // nil unless gnocchi.enabled (feeding_gnocchi.go)
+	// backMonths and loc bound how far back usage is billed (billing.back_billing_months).
+	backMonths int
+	loc        *time.Location
 }
 
 var (
@@ -33,7 +37,8 @@ func init() {
 		if err := pipeline.DecodeNode(node, &struct{}{}); err != nil {
 			return nil, err
 		}
-		return &Feeding{customers: env.Store, feed: env.Store, gnocchi: newGnocchiFeed(env.Config)}, nil
+		return &Feeding{customers: env.Store, feed: env.Store, gnocchi: newGnocchiFeed(env.Config),
+			backMonths: env.Config.Billing.BackBillingMonths, loc: env.Config.Location()}, nil
 	})
 }
 
@@ -112,7 +117,17 @@ func (h *Feeding) Handle(ctx context.Context, b *pipeline.Batch) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	subs, err := h.feed.Subscriptions(ctx, ids, run.Period)
+	// Every unbilled second from the billing start on is billable: the subscriptions are those in
+	// force at any of them, so that late usage is priced by the policy of its own time.
+	var lower time.Time
+	for i, id := range ids {
+		it := items[id]
+		it.BillingStart = calc.BillingStart(it.Customer, run.Period, h.backMonths, h.loc)
+		if i == 0 || it.BillingStart.Before(lower) {
+			lower = it.BillingStart
+		}
+	}
+	subs, err := h.feed.Subscriptions(ctx, ids, interval.Range{Start: lower, End: interval.Later(run.Period.End, run.Until)})
 	if err != nil {
 		return fmt.Errorf("load subscriptions: %w", err)
 	}
@@ -121,19 +136,19 @@ func (h *Feeding) Handle(ctx context.Context, b *pipeline.Batch) error {
 			it.Subscriptions = append(it.Subscriptions, s)
 		}
 	}
-	starts, err := h.feed.BillingStarts(ctx, ids)
-	if err != nil {
-		return fmt.Errorf("load billing starts: %w", err)
-	}
-	for _, id := range ids {
-		it := items[id]
-		it.BillingStart = run.Period.Start
-		if s, ok := starts[id]; ok && s.Before(it.BillingStart) {
-			it.BillingStart = s
-		}
-	}
 	if err := h.loadUsage(ctx, run, ids, items); err != nil {
 		return err
+	}
+	if run.Mode != pipeline.Regenerate {
+		billed, err := h.feed.MeterRanges(ctx, ids)
+		if err != nil {
+			return fmt.Errorf("load meter ranges: %w", err)
+		}
+		for id, m := range billed {
+			if it := items[id]; it != nil {
+				it.MeterBilled = m
+			}
+		}
 	}
 	if err := h.loadGnocchi(ctx, run, items, ids); err != nil {
 		return err
@@ -188,29 +203,6 @@ func (h *Feeding) loadUsage(ctx context.Context, run *pipeline.Run, ids []string
 		}
 	}
 	return nil
-}
-
-// policyAt returns the policy that prices a second for a customer: the subscription active then,
-// else the customer's default policy, else the configured default.
-func policyAt(run *pipeline.Run, it *pipeline.Item, t time.Time, fallback string) (*rating.Policy, error) {
-	name := it.PolicyName(t, fallback)
-	if name == "" {
-		return nil, fmt.Errorf("no subscription or default policy covers %s", t.Format(time.RFC3339))
-	}
-	return policyNamed(run, it, name)
-}
-
-// policyNamed returns a compiled policy that can price the customer: it must exist and be priced
-// in the customer's currency.
-func policyNamed(run *pipeline.Run, it *pipeline.Item, name string) (*rating.Policy, error) {
-	p, ok := run.Policies[name]
-	if !ok {
-		return nil, fmt.Errorf("policy %q does not exist", name)
-	}
-	if p.Currency != "" && p.Currency != it.Customer.Currency {
-		return nil, fmt.Errorf("policy %s is priced in %s, the customer is billed in %s", name, p.Currency, it.Customer.Currency)
-	}
-	return p, nil
 }
 
 // rangeKey names one resource's billed ranges of one kind.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/calc"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
@@ -66,7 +67,7 @@ func (pr *pricer) part(r interval.Range, credit bool) (string, invoice.Section) 
 // piece prices one piece of a resource's usage, cut at policy version changes.
 func (pr *pricer) piece(ru *store.ResourceUsage, p piece, r interval.Range) error {
 	for !r.Empty() {
-		pol, until, err := policyVersionAt(pr.run, pr.it, r.Start, pr.h.defaultPolicy)
+		pol, until, err := calc.PolicyAt(pr.run.Policies, pr.it, r.Start, pr.h.defaultPolicy)
 		if err != nil {
 			return err
 		}
@@ -191,24 +192,6 @@ func (pr *pricer) finish() error {
 		}
 	}
 	return pr.disc.lines(pr.it, pr.h.rounding)
-}
-
-// policyVersionAt returns the version of the policy that prices a second for a customer (the
-// subscription active then, else the customer's default policy, else the configured default)
-// and the second that version stops being in force.
-func policyVersionAt(run *pipeline.Run, it *pipeline.Item, t time.Time, fallback string) (*rating.Policy, time.Time, error) {
-	p, err := policyAt(run, it, t, fallback)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	v, until, ok := p.At(t)
-	if !ok {
-		return nil, time.Time{}, fmt.Errorf("policy %s has no version in force at %s", p.Name, t.Format(time.RFC3339))
-	}
-	if v.Currency != "" && v.Currency != it.Customer.Currency {
-		return nil, time.Time{}, fmt.Errorf("policy %s version %d is priced in %s, the customer is billed in %s", v.Name, v.Version, v.Currency, it.Customer.Currency)
-	}
-	return v, until, nil
 }
 
 // discountBounds returns the edges of the discount windows that concern a resource, where its

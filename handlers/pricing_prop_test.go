@@ -57,11 +57,11 @@ func TestBillingInTwoHalvesEqualsBillingWhole(t *testing.T) {
 		usage := drawUsage(t, "c")
 		mid := oct1.Add(time.Duration(rapid.Int64Range(1, octRange.Seconds()-1).Draw(t, "mid")) * time.Second)
 		whole := customer("c", usage...)
-		calc(t, octRange, []billing.Policy{propPolicy()}, whole)
+		calculate(t, octRange, []billing.Policy{propPolicy()}, whole)
 		first := customer("c", usage...)
-		calc(t, interval.Range{Start: oct1, End: mid}, []billing.Policy{propPolicy()}, first)
+		calculate(t, interval.Range{Start: oct1, End: mid}, []billing.Policy{propPolicy()}, first)
 		second := customer("c", usage...)
-		calc(t, interval.Range{Start: mid, End: nov1}, []billing.Policy{propPolicy()}, second)
+		calculate(t, interval.Range{Start: mid, End: nov1}, []billing.Policy{propPolicy()}, second)
 		split := len(first.Invoice.Lines) + len(second.Invoice.Lines) - len(whole.Invoice.Lines)
 		diff := cents(whole.Invoice.Subtotal) - cents(first.Invoice.Subtotal) - cents(second.Invoice.Subtotal)
 		if diff < 0 {
@@ -84,14 +84,14 @@ func TestAddingAFreeRuleChangesNothing(t *testing.T) {
 			{Meter: "calls", Range: octRange, Quantity: decimal.MustNew(int64(rapid.IntRange(0, 500).Draw(t, "calls")), 0)}}
 		base := customer("c", usage...)
 		base.Meters = traffic
-		calc(t, octRange, []billing.Policy{propPolicy()}, base)
+		calculate(t, octRange, []billing.Policy{propPolicy()}, base)
 		free := propPolicy()
 		free.Rules = append(free.Rules,
 			billing.RuleSpec{Type: rating.RouterType, Spec: `price_per_hour: "0"`},
 			billing.RuleSpec{Type: rating.MeterType, Spec: `{meter: calls, price: {model: volume, tiers: [{up_to: 10, price: "0"}, {price: "0"}]}}`})
 		with := customer("c", usage...)
 		with.Meters = traffic
-		calc(t, octRange, []billing.Policy{free}, with)
+		calculate(t, octRange, []billing.Policy{free}, with)
 		if with.Invoice.Subtotal != base.Invoice.Subtotal {
 			t.Fatalf("subtotal %s with the free rule, %s without", with.Invoice.Subtotal, base.Invoice.Subtotal)
 		}
@@ -130,7 +130,7 @@ func TestSumsAreInvariantToCustomerOrder(t *testing.T) {
 				items[j] = customer(fmt.Sprintf("c%d", i), usage[i]...)
 				items[j].Meters = meters[i]
 			}
-			calc(t, octRange, []billing.Policy{propPolicy()}, items...)
+			calculate(t, octRange, []billing.Policy{propPolicy()}, items...)
 			out := map[string]string{}
 			total := decimal.Zero
 			for _, it := range items {

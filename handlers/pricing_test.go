@@ -16,15 +16,15 @@ import (
 	"github.com/govalues/decimal"
 )
 
-// fataler is what calc needs of a *testing.T or a *rapid.T.
+// fataler is what calculate needs of a *testing.T or a *rapid.T.
 type fataler interface {
 	Helper()
 	Fatal(args ...any)
 }
 
-// calc runs the invoice calculation for items over a period with the given policies, as the
+// calculate runs the invoice calculation for items over a period with the given policies, as the
 // pipeline does after the subscription tree.
-func calc(t fataler, period interval.Range, ps []billing.Policy, items ...*pipeline.Item) *pipeline.Run {
+func calculate(t fataler, period interval.Range, ps []billing.Policy, items ...*pipeline.Item) *pipeline.Run {
 	t.Helper()
 	cat, err := rating.CompileCatalog(ps)
 	if err != nil {
@@ -105,7 +105,7 @@ func TestALineCrossingAPriceChangeIsSplitAtThatSecond(t *testing.T) {
 	v2 := policy(rating.ServerType, `flavors: {m1.small: "0.04"}`)
 	v2.Version, v2.EffectiveFrom = 2, day(15, 12)
 	it := customer("c1", resource("vm", rating.ServerType, small, octRange))
-	calc(t, octRange, []billing.Policy{v1, v2}, it)
+	calculate(t, octRange, []billing.Policy{v1, v2}, it)
 	// 1 Oct – 15 Oct 12:00 = 14.5 days = 348 h × 0.02 = 6.96;
 	// 15 Oct 12:00 – 1 Nov = 16.5 days = 396 h × 0.04 = 15.84. Total 22.80.
 	checkInvoice(t, it.Invoice, "22.80", []wantLine{{invoice.Usage, "348", "0.02", "6.96"}, {invoice.Usage, "396", "0.04", "15.84"}})
@@ -123,7 +123,7 @@ func TestTiersApplyToTheCustomersPeriodTotal(t *testing.T) {
 	p := policy(rating.VolumeType, `price_per_gb_hour: {model: graduated, tiers: [{up_to: 100000, price: "0.0002"}, {price: "0.0001"}]}`)
 	gb100 := map[string]string{"size": "100"}
 	it := customer("c1", resource("vol-1", rating.VolumeType, gb100, octRange), resource("vol-2", rating.VolumeType, gb100, octRange))
-	calc(t, octRange, []billing.Policy{p}, it)
+	calculate(t, octRange, []billing.Policy{p}, it)
 	// 100,000 × 0.0002 = 20.00; 48,800 × 0.0001 = 4.88. Total 24.88.
 	checkInvoice(t, it.Invoice, "24.88", []wantLine{{invoice.Usage, "100000", "0.0002", "20.00"}, {invoice.Usage, "48800", "0.0001", "4.88"}})
 
@@ -131,7 +131,7 @@ func TestTiersApplyToTheCustomersPeriodTotal(t *testing.T) {
 	// 138,800 left: 100,000 × 0.0002 = 20.00; 38,800 × 0.0001 = 3.88. Total 23.88.
 	p.Included = map[string]decimal.Decimal{rating.VolumeType: decimal.MustNew(10000, 0)}
 	it = customer("c1", resource("vol-1", rating.VolumeType, gb100, octRange), resource("vol-2", rating.VolumeType, gb100, octRange))
-	calc(t, octRange, []billing.Policy{p}, it)
+	calculate(t, octRange, []billing.Policy{p}, it)
 	checkInvoice(t, it.Invoice, "23.88", []wantLine{{invoice.Usage, "10000", "0", "0.00"}, {invoice.Usage, "100000", "0.0002", "20.00"}, {invoice.Usage, "38800", "0.0001", "3.88"}})
 }
 
@@ -147,7 +147,7 @@ func TestMetersArePricedAndRecorded(t *testing.T) {
 	it.Meters = []billing.MeterTotal{mt("port-1", 600e9), mt("port-2", 700e9),
 		{CustomerID: "c1", Meter: "network.incoming.bytes", ResourceID: "port-1", Range: octRange, Quantity: decimal.MustNew(5e9, 0), Unit: "B"},
 		{CustomerID: "c1", Meter: "disk.read.bytes", ResourceID: "vm", Range: octRange, Quantity: decimal.One, Unit: "B"}}
-	run := calc(t, octRange, []billing.Policy{p}, it)
+	run := calculate(t, octRange, []billing.Policy{p}, it)
 	// 600 + 700 = 1,300 GB: 1,000 × 0.05 = 50.00; 300 × 0.02 = 6.00. Incoming: 5 GB × 0 = 0.00.
 	// Lines of a period total name no single resource, so they sort first.
 	checkInvoice(t, it.Invoice, "56.00", []wantLine{
@@ -178,7 +178,7 @@ func TestLineAndRuleDiscounts(t *testing.T) {
 		// Invoice scope is the subscription tree's: ignored here.
 		{ID: 3, Scope: billing.DiscountInvoice, Percent: decimal.MustParse("0.1")},
 	}
-	calc(t, octRange, []billing.Policy{p}, it)
+	calculate(t, octRange, []billing.Policy{p}, it)
 	// vm-1: 1–16 Oct = 360 h × 0.02 = 7.20; 16 Oct – 1 Nov = 384 h × 0.02 = 7.68.
 	// vm-2: 1 Oct – 5 Oct 04:00 = 100 h × 0.02 = 2.00.
 	// Discount 1: 50 % of 7.68 = −3.84. Discount 2: 5.00 limited to vm-2's 2.00 = −2.00.
@@ -219,7 +219,7 @@ func TestDaylightSavingInTheCustomersTimezone(t *testing.T) {
 	// 25 October 00:00 to 26 October 00:00 Berlin time is 25 hours.
 	dstDay := interval.New(time.Date(2026, 10, 25, 0, 0, 0, 0, berlin), time.Date(2026, 10, 26, 0, 0, 0, 0, berlin))
 	it := customer("c1", resource("vm", rating.ServerType, small, period), resource("fip", rating.FloatingIPType, nil, dstDay))
-	calc(t, period, []billing.Policy{p}, it)
+	calculate(t, period, []billing.Policy{p}, it)
 	// The server: 745 h × 0.02 = 14.90. The floating IP per started day: 25 h is 2 days = 48 h ×
 	// 0.02 = 0.96 (0.50 if counted per second).
 	checkInvoice(t, it.Invoice, "15.86", []wantLine{{invoice.Usage, "48", "0.02", "0.96"}, {invoice.Usage, "745", "0.02", "14.90"}})
@@ -234,7 +234,7 @@ func TestLeapDayAndOneSecond(t *testing.T) {
 	p := policy(rating.ServerType, `flavors: {m1.small: "0.02"}`, rating.FloatingIPType, `price_per_hour: {price: "0.005", minimum: "0.01"}`)
 	it := customer("c1", resource("vm", rating.ServerType, small, interval.Range{Start: leap, End: feb.End}),
 		resource("fip", rating.FloatingIPType, nil, interval.Range{Start: leap, End: leap.Add(time.Second)}))
-	calc(t, feb, []billing.Policy{p}, it)
+	calculate(t, feb, []billing.Policy{p}, it)
 	// The 29th: 24 h × 0.02 = 0.48. One second of a floating IP: 0.0000014 raised to the 0.01
 	// minimum charge.
 	checkInvoice(t, it.Invoice, "0.49", []wantLine{{invoice.Usage, "0.000278", "0.005", "0.01"}, {invoice.Usage, "24", "0.02", "0.48"}})
@@ -245,7 +245,7 @@ func TestZeroUsageGivesNoLine(t *testing.T) {
 		rating.MeterType, `{meter: calls, price: "1"}`)
 	it := customer("c1")
 	it.Meters = []billing.MeterTotal{{Meter: "traffic", Range: octRange, Quantity: decimal.Zero}, {Meter: "calls", Range: octRange, Quantity: decimal.Zero}}
-	calc(t, octRange, []billing.Policy{p}, it)
+	calculate(t, octRange, []billing.Policy{p}, it)
 	checkInvoice(t, it.Invoice, "0.00", nil)
 	if len(it.Invoice.Ranges) != 2 {
 		t.Errorf("zero totals are still recorded as billed: %+v", it.Invoice.Ranges)
@@ -256,7 +256,7 @@ func ExampleCalculation_tiers() {
 	p := policy(rating.MeterType, `{meter: network.outgoing.bytes, unit: GB, description: Traffic, price: {model: graduated, tiers: [{up_to: 1000, price: "0.05"}, {price: "0.02"}]}}`)
 	it := customer("c1")
 	it.Meters = []billing.MeterTotal{{Meter: "network.outgoing.bytes", ResourceID: "port-1", Range: octRange, Quantity: decimal.MustNew(1300, 0), Unit: "GB"}}
-	calc(&testing.T{}, octRange, []billing.Policy{p}, it)
+	calculate(&testing.T{}, octRange, []billing.Policy{p}, it)
 	for _, l := range it.Invoice.Lines {
 		fmt.Printf("%s: %s %s × %s = %s\n", l.Description, l.Quantity, l.Unit, l.UnitPrice, l.Amount)
 	}
@@ -305,7 +305,7 @@ func TestADiscountWindowDoesNotSplitTiers(t *testing.T) {
 	gb100 := map[string]string{"size": "100"}
 	it := customer("c1", resource("vol-1", rating.VolumeType, gb100, octRange), resource("vol-2", rating.VolumeType, gb100, octRange))
 	it.Discounts = []billing.Discount{{ID: 1, Scope: billing.DiscountRule, RuleType: rating.VolumeType, Percent: decimal.MustParse("0.10"), Start: day(16)}}
-	calc(t, octRange, []billing.Policy{p}, it)
+	calculate(t, octRange, []billing.Policy{p}, it)
 	// The month: 148,800 GB-hours → 20.00 + 4.88 = 24.88, as without a discount.
 	// Inside the window: 2 × 100 GB × 384 h = 76,800 GB-hours, so the discount covers
 	// 24.88 × 76,800 / 148,800 = 12.8412… → 12.84, and takes 10 %: −1.284 → −1.28.

@@ -210,8 +210,10 @@ func (h *Rule) fee(run *pipeline.Run, it *pipeline.Item, s billing.Subscription,
 	return nil
 }
 
-// pieces cuts r at interval edges and version changes and adds one line per piece.
+// pieces cuts r at interval edges, version changes and the edges of the discount windows that
+// concern the subscription (so a discount covers whole fee lines), and adds one line per piece.
 func (h *Rule) pieces(run *pipeline.Run, it *pipeline.Item, s billing.Subscription, vs []billing.Policy, r interval.Range, credit bool) error {
+	cuts := discountBounds(it.Discounts, s.ResourceID(), billing.SubscriptionType)
 	for t := r.Start; t.Before(r.End); {
 		v, next, ok := versionAt(vs, t)
 		if !ok {
@@ -224,6 +226,11 @@ func (h *Rule) pieces(run *pipeline.Run, it *pipeline.Item, s billing.Subscripti
 		}
 		if !next.IsZero() && next.Before(end) {
 			end = next
+		}
+		for _, c := range cuts {
+			if c.After(t) && c.Before(end) {
+				end = c
+			}
 		}
 		p := interval.Range{Start: t, End: end}
 		t = end

@@ -6,18 +6,19 @@ import (
 	"strings"
 
 	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/interval"
 	"github.com/govalues/decimal"
 )
 
 var customerSpec = spec{
 	top:      "customers",
-	fields:   []string{"id", "name", "currency", "timezone", "contacts", "tax_rate", "tax_exempt", "status", "policy", "region"},
+	fields:   []string{"id", "name", "currency", "timezone", "contacts", "tax_rate", "tax_exempt", "status", "policy", "region", "billing_start"},
 	required: []string{"id", "currency"},
 	lists:    map[string]bool{"contacts": true},
 }
 
 // Customers parses a customer file: YAML (`customers: [{id, name, currency, timezone, contacts,
-// tax_rate, tax_exempt, status, policy, region}, …]`) or CSV with a header row naming any of those
+// tax_rate, tax_exempt, status, policy, region, billing_start}, …]`) or CSV with a header row naming any of those
 // columns (id and currency required; contacts separated by semicolons). Currencies are
 // upper-cased; an empty status is kept empty. Every customer is checked with
 // billing.Customer.Validate, and ids must be unique within the file.
@@ -102,6 +103,13 @@ func customer(el *errList, e *entry) billing.Customer {
 			e.failf(el, "tax_exempt", " %q: want true or false", s)
 		}
 		c.TaxExempt = b
+	}
+	if s := e.get("billing_start"); s != "" {
+		if t, err := interval.ParseTime(s); err != nil {
+			e.fail(el, "billing_start", timeMsg(s))
+		} else {
+			c.BillingStart = t
+		}
 	}
 	e.validated(el, c.Validate())
 	return c

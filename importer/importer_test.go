@@ -246,7 +246,7 @@ func TestErrors(t *testing.T) {
 		}},
 		{name: "testdata/customers_bad.csv", want: []string{
 			// unknown column
-			`testdata/customers_bad.csv:1: colour: unknown column, want id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region`,
+			`testdata/customers_bad.csv:1: colour: unknown column, want id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region, billing_start`,
 			`testdata/customers_bad.csv:2: currency "EURO": want a 3-letter ISO 4217 code`,
 			// duplicate id
 			`testdata/customers_bad.csv:3: id "p1": duplicate, first on line 2`,
@@ -254,7 +254,7 @@ func TestErrors(t *testing.T) {
 		}},
 		{name: "testdata/customers_bad.yaml", want: []string{
 			// unknown YAML key
-			`testdata/customers_bad.yaml:3: customers[0].nmae: unknown key, want id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region`,
+			`testdata/customers_bad.yaml:3: customers[0].nmae: unknown key, want id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region, billing_start`,
 			`testdata/customers_bad.yaml:5: customers[0].tax_rate 1.5: want a fraction from 0 to 1, e.g. 0.20`,
 			`testdata/customers_bad.yaml:8: customers[1].timezone "Mars/Olympus": unknown IANA zone`,
 			`testdata/customers_bad.yaml:9: customers[1].contacts "not-an-email": want an email address such as billing@example.com`,

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/govalues/decimal"
+	"gopkg.in/yaml.v3"
 )
 
 // RoundingMode says how an amount is brought to the currency's scale.
@@ -24,6 +25,37 @@ type Rounding struct {
 	Mode RoundingMode `yaml:"mode"`
 	// Scale is the number of decimals kept. Defaults to 2.
 	Scale int `yaml:"scale"`
+}
+
+// UnmarshalYAML decodes {mode, scale}. A mode left out is half_up and a scale left out is 2 (the
+// cent), whatever the mode: `rounding: {mode: half_even}` never silently rounds to whole units,
+// and `scale: 0` (whole units, e.g. JPY) must be written. An unknown key is an error.
+func (r *Rounding) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: rounding: want a mapping {mode, scale}", n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch k := n.Content[i].Value; k {
+		case "mode", "scale":
+		default:
+			return fmt.Errorf("line %d: rounding: unknown key %q (want mode, scale)", n.Content[i].Line, k)
+		}
+	}
+	var v struct {
+		Mode  RoundingMode `yaml:"mode"`
+		Scale *int         `yaml:"scale"`
+	}
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	r.Mode, r.Scale = v.Mode, DefaultRounding.Scale
+	if r.Mode == "" {
+		r.Mode = DefaultRounding.Mode
+	}
+	if v.Scale != nil {
+		r.Scale = *v.Scale
+	}
+	return nil
 }
 
 // DefaultRounding is half-up to the cent.

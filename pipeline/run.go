@@ -51,6 +51,9 @@ type Item struct {
 	Usage         []store.ResourceUsage
 	// Meters are the meter totals of the period (e.g. from Gnocchi), priced by meter rules.
 	Meters []billing.MeterTotal
+	// MeterBilled holds the live billed ranges of the customer's meters, by pseudo-resource id
+	// ("meter/<meter>/<resource>"): what a total already billed is not billed again.
+	MeterBilled map[string]store.BilledSets
 	// Discounts valid for any second of the period.
 	Discounts       []billing.Discount
 	Payments        []billing.Payment

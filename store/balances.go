@@ -31,6 +31,10 @@ type BurnState struct {
 	Rate decimal.Decimal
 	// OpenSpans is the number of open spans that Rate sums.
 	OpenSpans int
+	// ValidUntil is the first second at which Rate may change by itself (the end of the billing
+	// period, the next policy version, subscription or discount edge); zero: never. A balance at
+	// or after it is recomputed, never extrapolated across it.
+	ValidUntil time.Time
 	// Mark is the change counter read before the state was computed (see BurnMarks).
 	Mark int64
 	// Stale is set when something that moves the balance (records, payments, invoices,
@@ -97,8 +101,9 @@ type Balances interface {
 	// EachBurnState calls fn for every stored burn state, in customer order.
 	EachBurnState(ctx context.Context, fn func(BurnState) error) error
 	// StaleCustomers returns, sorted, the ids of customers that are not closed and whose burn
-	// state is missing, stale, or computed before asOfBefore; at most limit (0: all).
-	StaleCustomers(ctx context.Context, asOfBefore time.Time, limit int) ([]string, error)
+	// state is missing, stale, computed before asOfBefore, or no longer valid at now (its
+	// ValidUntil is at or before now); at most limit (0: all).
+	StaleCustomers(ctx context.Context, asOfBefore, now time.Time, limit int) ([]string, error)
 	// GetFreezes returns the escalation state of customers that have one.
 	GetFreezes(ctx context.Context, customerIDs []string) (map[string]Freeze, error)
 	// PutFreeze stores a customer's escalation state (State FreezeNone deletes it) and sets the

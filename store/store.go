@@ -99,10 +99,9 @@ type Feed interface {
 	// Balances returns, per customer, the total of live issued invoices whose period starts before
 	// `before` minus the payments received before it. Customers with nothing are absent.
 	Balances(ctx context.Context, customerIDs []string, before time.Time) (map[string]decimal.Decimal, error)
-	// BillingStarts returns, per customer, the start of the period of its first scheduled invoice
-	// (live or void). Usage before it was never meant to be billed; customers never invoiced are
-	// absent, and their billing starts with the period being invoiced.
-	BillingStarts(ctx context.Context, customerIDs []string) (map[string]time.Time, error)
+	// MeterRanges returns, per customer and meter pseudo-resource ("meter/<meter>/<resource>"),
+	// the live billed ranges: what the meter totals billed already.
+	MeterRanges(ctx context.Context, customerIDs []string) (map[string]map[string]BilledSets, error)
 	// Invoiced returns, per customer, the number of its live scheduled invoice for the period.
 	Invoiced(ctx context.Context, customerIDs []string, period interval.Range) (map[string]string, error)
 }

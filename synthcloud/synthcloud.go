@@ -151,6 +151,8 @@ func Generate(o Options) *Cloud {
 	c.Subscriptions = make([]billing.Subscription, 0, o.Projects+1)
 	for i := 1; i <= o.Projects; i++ {
 		cust := customer(i)
+		// Every synthetic project was billed by an earlier system up to the billed month.
+		cust.BillingStart = o.Month.Start
 		c.Customers = append(c.Customers, cust)
 		c.Subscriptions = append(c.Subscriptions, subscriptions(o, i, cust)...)
 		c.Payments = append(c.Payments, payments(o, i, cust)...)

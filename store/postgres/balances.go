@@ -112,6 +112,7 @@ func (s *Store) PutBurnStates(ctx context.Context, states []store.BurnState) err
 		settled, accrued, base, rate = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 		marks                        = make([]int64, 0, n)
 		asOf                         = make([]time.Time, 0, n)
+		until                        = make([]*time.Time, 0, n)
 		spans                        = make([]int32, 0, n)
 		seen                         = make(map[string]int, n)
 	)
@@ -120,43 +121,44 @@ func (s *Store) PutBurnStates(ctx context.Context, states []store.BurnState) err
 			return fmt.Errorf("put burn states: customer %q: customer and as-of are required", b.CustomerID)
 		}
 		if j, ok := seen[b.CustomerID]; ok {
-			marks[j], currencies[j], asOf[j] = b.Mark, b.Currency, interval.Norm(b.AsOf)
+			marks[j], currencies[j], asOf[j], until[j] = b.Mark, b.Currency, interval.Norm(b.AsOf), nullTime(b.ValidUntil)
 			settled[j], accrued[j], base[j], rate[j], spans[j] = b.Settled.String(), b.Accrued.String(), b.Base.String(), b.Rate.String(), int32(b.OpenSpans)
 			continue
 		}
 		seen[b.CustomerID] = len(ids)
 		ids, marks, currencies, asOf = append(ids, b.CustomerID), append(marks, b.Mark), append(currencies, b.Currency), append(asOf, interval.Norm(b.AsOf))
 		settled, accrued, base = append(settled, b.Settled.String()), append(accrued, b.Accrued.String()), append(base, b.Base.String())
-		rate, spans = append(rate, b.Rate.String()), append(spans, int32(b.OpenSpans))
+		rate, spans, until = append(rate, b.Rate.String()), append(spans, int32(b.OpenSpans)), append(until, nullTime(b.ValidUntil))
 	}
 	_, err := s.pool.Exec(ctx, `
-INSERT INTO balance_burn AS b (customer_id, mark, currency, as_of, settled, accrued, base, rate, open_spans)
-SELECT id, mark, cur, as_of, settled::numeric, accrued::numeric, base::numeric, rate::numeric, spans
-FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int4[])
-    AS j(id, mark, cur, as_of, settled, accrued, base, rate, spans)
+INSERT INTO balance_burn AS b (customer_id, mark, currency, as_of, settled, accrued, base, rate, open_spans, valid_until)
+SELECT id, mark, cur, as_of, settled::numeric, accrued::numeric, base::numeric, rate::numeric, spans, until
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int4[], $10::timestamptz[])
+    AS j(id, mark, cur, as_of, settled, accrued, base, rate, spans, until)
 ORDER BY id
 ON CONFLICT (customer_id) DO UPDATE SET
     mark = excluded.mark, currency = excluded.currency, as_of = excluded.as_of,
     settled = excluded.settled, accrued = excluded.accrued, base = excluded.base,
-    rate = excluded.rate, open_spans = excluded.open_spans`,
-		ids, marks, currencies, asOf, settled, accrued, base, rate, spans)
+    rate = excluded.rate, open_spans = excluded.open_spans, valid_until = excluded.valid_until`,
+		ids, marks, currencies, asOf, settled, accrued, base, rate, spans, until)
 	if err != nil {
 		return fmt.Errorf("put burn states: %w", err)
 	}
 	return nil
 }
 
-const burnColumns = `customer_id, changes, mark, currency, as_of, settled::text, accrued::text, base::text, rate::text, open_spans`
+const burnColumns = `customer_id, changes, mark, currency, as_of, settled::text, accrued::text, base::text, rate::text, open_spans, valid_until`
 
 func scanBurn(row pgx.Row) (store.BurnState, error) {
 	var b store.BurnState
 	var changes int64
-	var asOf *time.Time
+	var asOf, validUntil *time.Time
 	var settled, accrued, base, rate string
-	if err := row.Scan(&b.CustomerID, &changes, &b.Mark, &b.Currency, &asOf, &settled, &accrued, &base, &rate, &b.OpenSpans); err != nil {
+	if err := row.Scan(&b.CustomerID, &changes, &b.Mark, &b.Currency, &asOf, &settled, &accrued, &base, &rate, &b.OpenSpans, &validUntil); err != nil {
 		return b, err
 	}
 	b.AsOf = fromNull(asOf)
+	b.ValidUntil = fromNull(validUntil)
 	b.Stale = changes > b.Mark || asOf == nil
 	var err error
 	for _, f := range []struct {
@@ -200,15 +202,16 @@ WHERE customer_id > $1 AND as_of IS NOT NULL ORDER BY customer_id LIMIT $2`, aft
 func burnKey(b store.BurnState) string { return b.CustomerID }
 
 // StaleCustomers implements store.Balances.
-func (s *Store) StaleCustomers(ctx context.Context, asOfBefore time.Time, limit int) ([]string, error) {
+func (s *Store) StaleCustomers(ctx context.Context, asOfBefore, now time.Time, limit int) ([]string, error) {
 	q := `
 SELECT c.id FROM customers AS c LEFT JOIN balance_burn AS b ON b.customer_id = c.id
 WHERE c.status <> 'closed'
-  AND (b.customer_id IS NULL OR b.as_of IS NULL OR b.changes > b.mark OR b.as_of < $1)
+  AND (b.customer_id IS NULL OR b.as_of IS NULL OR b.changes > b.mark OR b.as_of < $1
+       OR b.valid_until <= $2)
 ORDER BY c.id`
-	args := []any{asOfBefore}
+	args := []any{asOfBefore, now}
 	if limit > 0 {
-		q += ` LIMIT $2`
+		q += ` LIMIT $3`
 		args = append(args, limit)
 	}
 	rows, _ := s.pool.Query(ctx, q, args...)

@@ -26,6 +26,7 @@ func (s *Store) PutCustomers(ctx context.Context, cs []billing.Customer) error {
 			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		regions = make([]string, n)
 		exempt  = make([]bool, n)
+		starts  = make([]*time.Time, n)
 		seen    = make(map[string]int, n)
 	)
 	// A customer given twice ends as the later one, as two calls would leave it.
@@ -54,17 +55,19 @@ func (s *Store) PutCustomers(ctx context.Context, cs []billing.Customer) error {
 		}
 		ids[j], names[j], currencies[j], zones[j], contacts[j] = c.ID, c.Name, c.Currency, c.Timezone, string(cj)
 		rates[j], exempt[j], statuses[j], policies[j], regions[j] = c.TaxRate.String(), c.TaxExempt, status, c.Policy, c.Region
+		starts[j] = nullTime(c.BillingStart)
 	}
 	_, err := s.pool.Exec(ctx, `
-INSERT INTO customers (id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region)
-SELECT id, name, currency, timezone, ARRAY(SELECT jsonb_array_elements_text(contacts::jsonb)), tax_rate::numeric, tax_exempt, status, policy, region
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[], $9::text[], $10::text[])
-    AS c(id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region)
+INSERT INTO customers (id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region, billing_start)
+SELECT id, name, currency, timezone, ARRAY(SELECT jsonb_array_elements_text(contacts::jsonb)), tax_rate::numeric, tax_exempt, status, policy, region, billing_start
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])
+    AS c(id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region, billing_start)
 ON CONFLICT (id) DO UPDATE SET
     name = excluded.name, currency = excluded.currency, timezone = excluded.timezone,
     contacts = excluded.contacts, tax_rate = excluded.tax_rate, tax_exempt = excluded.tax_exempt,
-    status = excluded.status, policy = excluded.policy, region = excluded.region`,
-		ids[:k], names[:k], currencies[:k], zones[:k], contacts[:k], rates[:k], exempt[:k], statuses[:k], policies[:k], regions[:k])
+    status = excluded.status, policy = excluded.policy, region = excluded.region,
+    billing_start = excluded.billing_start`,
+		ids[:k], names[:k], currencies[:k], zones[:k], contacts[:k], rates[:k], exempt[:k], statuses[:k], policies[:k], regions[:k], starts[:k])
 	if err != nil {
 		return fmt.Errorf("put customers: %w", err)
 	}
@@ -95,14 +98,16 @@ func (s *Store) GetCustomers(ctx context.Context, ids []string) ([]billing.Custo
 	}
 	byID := make(map[string]billing.Customer, len(ids))
 	rows, _ := s.pool.Query(ctx, `
-SELECT id, name, currency, timezone, contacts, tax_rate::text, tax_exempt, status, policy, region
+SELECT id, name, currency, timezone, contacts, tax_rate::text, tax_exempt, status, policy, region, billing_start
 FROM customers WHERE id = ANY($1)`, ids)
 	var (
 		c       billing.Customer
 		taxRate string
+		start   *time.Time
 	)
-	_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.Currency, &c.Timezone, &c.Contacts, &taxRate, &c.TaxExempt, &c.Status, &c.Policy, &c.Region}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.Currency, &c.Timezone, &c.Contacts, &taxRate, &c.TaxExempt, &c.Status, &c.Policy, &c.Region, &start}, func() error {
 		var err error
+		c.BillingStart = fromNull(start)
 		if c.TaxRate, err = codec.Decimal(taxRate, "customer "+c.ID+" tax_rate"); err != nil {
 			return err
 		}

@@ -636,27 +636,3 @@ WHERE customer_id = ANY($1) AND period_start = $2 AND kind = 'scheduled' AND sta
 	}
 	return out, nil
 }
-
-// BillingStarts implements store.Feed.
-func (s *Store) BillingStarts(ctx context.Context, customerIDs []string) (map[string]time.Time, error) {
-	out := map[string]time.Time{}
-	if len(customerIDs) == 0 {
-		return out, nil
-	}
-	rows, _ := s.pool.Query(ctx, `
-SELECT customer_id, min(period_start) FROM invoices
-WHERE customer_id = ANY($1) AND kind = 'scheduled'
-GROUP BY customer_id`, customerIDs)
-	var (
-		cust  string
-		start time.Time
-	)
-	_, err := pgx.ForEachRow(rows, []any{&cust, &start}, func() error {
-		out[cust] = utc(start)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("billing starts: %w", err)
-	}
-	return out, nil
-}

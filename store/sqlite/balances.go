@@ -116,12 +116,12 @@ func (s *Store) PutBurnStates(ctx context.Context, states []store.BurnState) err
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, `
-INSERT INTO balance_burn (customer_id, mark, currency, as_of, settled, accrued, base, rate, open_spans)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO balance_burn (customer_id, mark, currency, as_of, settled, accrued, base, rate, open_spans, valid_until)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (customer_id) DO UPDATE SET
     mark = excluded.mark, currency = excluded.currency, as_of = excluded.as_of,
     settled = excluded.settled, accrued = excluded.accrued, base = excluded.base,
-    rate = excluded.rate, open_spans = excluded.open_spans`)
+    rate = excluded.rate, open_spans = excluded.open_spans, valid_until = excluded.valid_until`)
 		if err != nil {
 			return err
 		}
@@ -131,7 +131,7 @@ ON CONFLICT (customer_id) DO UPDATE SET
 				return fmt.Errorf("customer %q: customer and as-of are required", b.CustomerID)
 			}
 			if _, err := st.ExecContext(ctx, b.CustomerID, b.Mark, b.Currency, sec(b.AsOf), dec(b.Settled), dec(b.Accrued),
-				dec(b.Base), dec(b.Rate), b.OpenSpans); err != nil {
+				dec(b.Base), dec(b.Rate), b.OpenSpans, nullSec(b.ValidUntil)); err != nil {
 				return fmt.Errorf("customer %s: %w", b.CustomerID, err)
 			}
 		}
@@ -143,17 +143,18 @@ ON CONFLICT (customer_id) DO UPDATE SET
 	return nil
 }
 
-const burnColumns = `customer_id, changes, mark, currency, as_of, settled, accrued, base, rate, open_spans`
+const burnColumns = `customer_id, changes, mark, currency, as_of, settled, accrued, base, rate, open_spans, valid_until`
 
 func scanBurn(sc interface{ Scan(...any) error }) (store.BurnState, error) {
 	var b store.BurnState
 	var changes int64
-	var asOf sql.NullInt64
+	var asOf, validUntil sql.NullInt64
 	var settled, accrued, base, rate string
-	if err := sc.Scan(&b.CustomerID, &changes, &b.Mark, &b.Currency, &asOf, &settled, &accrued, &base, &rate, &b.OpenSpans); err != nil {
+	if err := sc.Scan(&b.CustomerID, &changes, &b.Mark, &b.Currency, &asOf, &settled, &accrued, &base, &rate, &b.OpenSpans, &validUntil); err != nil {
 		return b, err
 	}
 	b.AsOf = fromNullSec(asOf)
+	b.ValidUntil = fromNullSec(validUntil)
 	b.Stale = changes > b.Mark || !asOf.Valid
 	var err error
 	if b.Settled, err = codec.Decimal(settled, "settled"); err != nil {
@@ -209,15 +210,16 @@ WHERE customer_id > ? AND as_of IS NOT NULL ORDER BY customer_id LIMIT ?`, after
 func burnKey(b store.BurnState) string { return b.CustomerID }
 
 // StaleCustomers implements store.Balances.
-func (s *Store) StaleCustomers(ctx context.Context, asOfBefore time.Time, limit int) ([]string, error) {
+func (s *Store) StaleCustomers(ctx context.Context, asOfBefore, now time.Time, limit int) ([]string, error) {
 	q := `
 SELECT c.id FROM customers AS c LEFT JOIN balance_burn AS b ON b.customer_id = c.id
 WHERE c.status <> 'closed'
-  AND (b.customer_id IS NULL OR b.as_of IS NULL OR b.changes > b.mark OR b.as_of < ?)
+  AND (b.customer_id IS NULL OR b.as_of IS NULL OR b.changes > b.mark OR b.as_of < ?1
+       OR b.valid_until <= ?2)
 ORDER BY c.id`
-	args := []any{sec(asOfBefore)}
+	args := []any{sec(asOfBefore), sec(now)}
 	if limit > 0 {
-		q += ` LIMIT ?`
+		q += ` LIMIT ?3`
 		args = append(args, limit)
 	}
 	var out []string

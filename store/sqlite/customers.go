@@ -22,12 +22,13 @@ func (s *Store) PutCustomers(ctx context.Context, cs []billing.Customer) error {
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, `
-INSERT INTO customers (id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO customers (id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region, billing_start)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     name = excluded.name, currency = excluded.currency, timezone = excluded.timezone,
     contacts = excluded.contacts, tax_rate = excluded.tax_rate, tax_exempt = excluded.tax_exempt,
-    status = excluded.status, policy = excluded.policy, region = excluded.region`)
+    status = excluded.status, policy = excluded.policy, region = excluded.region,
+    billing_start = excluded.billing_start`)
 		if err != nil {
 			return fmt.Errorf("put customers: %w", err)
 		}
@@ -46,7 +47,7 @@ ON CONFLICT (id) DO UPDATE SET
 				status = billing.Active
 			}
 			if _, err := st.ExecContext(ctx, c.ID, c.Name, c.Currency, c.Timezone, string(cj),
-				dec(c.TaxRate), boolInt(c.TaxExempt), status, c.Policy, c.Region); err != nil {
+				dec(c.TaxRate), boolInt(c.TaxExempt), status, c.Policy, c.Region, nullSec(c.BillingStart)); err != nil {
 				return fmt.Errorf("put customers: customers[%d] (id %q): %w", i, c.ID, err)
 			}
 		}
@@ -86,17 +87,19 @@ func (s *Store) GetCustomers(ctx context.Context, ids []string) ([]billing.Custo
 	}
 	byID := make(map[string]billing.Customer, len(ids))
 	rows, err := s.db.QueryContext(ctx, `
-SELECT id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region
+SELECT id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy, region, billing_start
 FROM customers WHERE id IN (SELECT value FROM json_each(?))`, idsJSON(ids))
 	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		var c billing.Customer
 		var contacts, taxRate string
 		var exempt int
+		var start sql.NullInt64
 		err := rows.Scan(&c.ID, &c.Name, &c.Currency, &c.Timezone, &contacts, &taxRate, &exempt,
-			&c.Status, &c.Policy, &c.Region)
+			&c.Status, &c.Policy, &c.Region, &start)
 		if err != nil {
 			return err
 		}
+		c.BillingStart = fromNullSec(start)
 		if err := json.Unmarshal([]byte(contacts), &c.Contacts); err != nil {
 			return fmt.Errorf("customer %s: contacts %q: %w", c.ID, contacts, err)
 		}

@@ -585,32 +585,6 @@ WHERE i.customer_id = c.value AND i.period_start = ?2 AND i.kind = 'scheduled' A
 	return out, nil
 }
 
-// BillingStarts implements store.Feed.
-func (s *Store) BillingStarts(ctx context.Context, customerIDs []string) (map[string]time.Time, error) {
-	out := map[string]time.Time{}
-	if len(customerIDs) == 0 {
-		return out, nil
-	}
-	rows, err := s.db.QueryContext(ctx, `
-SELECT i.customer_id, MIN(i.period_start)
-FROM json_each(?1) AS c CROSS JOIN invoices AS i
-WHERE i.customer_id = c.value AND i.kind = 'scheduled'
-GROUP BY i.customer_id`, idsJSON(customerIDs))
-	err = eachRow(rows, err, func(rows *sql.Rows) error {
-		var cust string
-		var start int64
-		if err := rows.Scan(&cust, &start); err != nil {
-			return err
-		}
-		out[cust] = time.Unix(start, 0).UTC()
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("billing starts: %w", err)
-	}
-	return out, nil
-}
-
 // settleSQL settles the records of customer ?2 listed in the JSON array ?1 of [id, version]
 // that are still at that version.
 const settleSQL = `

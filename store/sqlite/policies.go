@@ -414,29 +414,46 @@ func (s *Store) CancelSubscription(ctx context.Context, customerID string, at ti
 
 // SubscriptionRanges implements store.SubscriptionChanges.
 func (s *Store) SubscriptionRanges(ctx context.Context, customerIDs []string) (map[string]store.BilledSets, error) {
+	byCustomer, err := s.pseudoRanges(ctx, customerIDs, "subscription/", "subscription0")
 	out := map[string]store.BilledSets{}
+	for _, m := range byCustomer {
+		for id, b := range m {
+			out[id] = b // subscription ids are unique across customers
+		}
+	}
+	return out, err
+}
+
+// MeterRanges implements store.Feed, over the "meter/" pseudo-resources.
+func (s *Store) MeterRanges(ctx context.Context, customerIDs []string) (map[string]map[string]store.BilledSets, error) {
+	return s.pseudoRanges(ctx, customerIDs, "meter/", "meter0")
+}
+
+// pseudoRanges returns, by customer and resource id, the live billed ranges of the customers'
+// resources whose ids are in [lo, hi): a range scan of the (customer_id, resource_id) index.
+func (s *Store) pseudoRanges(ctx context.Context, customerIDs []string, lo, hi string) (map[string]map[string]store.BilledSets, error) {
+	out := map[string]map[string]store.BilledSets{}
 	if len(customerIDs) == 0 {
 		return out, nil
 	}
 	type acc struct{ charged, credited []interval.Range }
-	raw := map[string]*acc{}
-	// Subscription pseudo-resources are named "subscription/<id>": a range scan of the
-	// (customer_id, resource_id) index.
+	type key struct{ customer, id string }
+	raw := map[key]*acc{}
 	rows, err := s.db.QueryContext(ctx, `
-SELECT r.resource_id, b.kind, b.start_at, b.end_at
+SELECT r.customer_id, r.resource_id, b.kind, b.start_at, b.end_at
 FROM json_each(?1) AS c CROSS JOIN resources AS r CROSS JOIN billed_ranges AS b
-WHERE r.customer_id = c.value AND r.resource_id >= 'subscription/' AND r.resource_id < 'subscription0'
-  AND b.resource_key = r.key AND b.void = 0`, idsJSON(customerIDs))
+WHERE r.customer_id = c.value AND r.resource_id >= ?2 AND r.resource_id < ?3
+  AND b.resource_key = r.key AND b.void = 0`, idsJSON(customerIDs), lo, hi)
 	err = eachRow(rows, err, func(rows *sql.Rows) error {
-		var id, kind string
+		var cust, id, kind string
 		var start, end int64
-		if err := rows.Scan(&id, &kind, &start, &end); err != nil {
+		if err := rows.Scan(&cust, &id, &kind, &start, &end); err != nil {
 			return err
 		}
-		a := raw[id]
+		a := raw[key{cust, id}]
 		if a == nil {
 			a = &acc{}
-			raw[id] = a
+			raw[key{cust, id}] = a
 		}
 		r := interval.Range{Start: fromSec(start), End: fromSec(end)}
 		if kind == string(invoice.Credited) {
@@ -447,10 +464,13 @@ WHERE r.customer_id = c.value AND r.resource_id >= 'subscription/' AND r.resourc
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("subscription ranges: %w", err)
+		return nil, fmt.Errorf("billed ranges of %s*: %w", lo, err)
 	}
-	for id, a := range raw {
-		out[id] = store.BilledSets{Charged: interval.NewSet(a.charged...), Credited: interval.NewSet(a.credited...)}
+	for k, a := range raw {
+		if out[k.customer] == nil {
+			out[k.customer] = map[string]store.BilledSets{}
+		}
+		out[k.customer][k.id] = store.BilledSets{Charged: interval.NewSet(a.charged...), Credited: interval.NewSet(a.credited...)}
 	}
 	return out, nil
 }

@@ -50,7 +50,7 @@ func testBurnStateStale(t *testing.T, st store.Store) {
 	if _, err := b.BurnState(ctx, "c1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("BurnState of a new customer: %v", err)
 	}
-	stale, err := b.StaleCustomers(ctx, day(10, 1), 0)
+	stale, err := b.StaleCustomers(ctx, day(10, 1), day(10, 1), 0)
 	if err != nil || len(stale) != 2 {
 		t.Fatalf("StaleCustomers = %v, %v; want both", stale, err)
 	}
@@ -64,7 +64,7 @@ func testBurnStateStale(t *testing.T, st store.Store) {
 	if err != nil || got.Stale || got.Rate.Cmp(in.Rate) != 0 || got.Base.Cmp(in.Base) != 0 || !got.AsOf.Equal(in.AsOf) || got.OpenSpans != 3 {
 		t.Fatalf("BurnState = %+v, %v", got, err)
 	}
-	if stale, _ = b.StaleCustomers(ctx, day(10, 1), 0); len(stale) != 1 || stale[0] != "c2" {
+	if stale, _ = b.StaleCustomers(ctx, day(10, 1), day(10, 1), 0); len(stale) != 1 || stale[0] != "c2" {
 		t.Fatalf("StaleCustomers after put = %v, want [c2]", stale)
 	}
 	// A record, whoever writes it, makes the state stale.
