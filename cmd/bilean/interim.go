@@ -14,7 +14,7 @@ import (
 )
 
 func (a *app) interimCmd() *cobra.Command {
-	var at, output string
+	var at, period, output string
 	cmd := &cobra.Command{
 		Use:   "interim CUSTOMER",
 		Short: "Show what a customer owes from the period start to now (nothing is stored or sent)",
@@ -22,6 +22,9 @@ func (a *app) interimCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "table", "json", "csv"); err != nil {
 				return err
+			}
+			if at != "" && period != "" {
+				return fmt.Errorf("--at and --period: give one (--period 2026-10 prices the whole month)")
 			}
 			t := time.Now()
 			if at != "" {
@@ -31,6 +34,14 @@ func (a *app) interimCmd() *cobra.Command {
 				}
 			}
 			t = interval.Norm(t)
+			month := interval.MonthOf(t, a.cfg.Location())
+			if period != "" {
+				var err error
+				if month, err = interval.Month(period, a.cfg.Location()); err != nil {
+					return fmt.Errorf("--period: %w", err)
+				}
+				t = month.End
+			}
 			st, err := a.openStore(cmd.Context())
 			if err != nil {
 				return err
@@ -38,7 +49,7 @@ func (a *app) interimCmd() *cobra.Command {
 			defer st.Close()
 			var item *pipeline.Item
 			_, err = pipeline.Execute(cmd.Context(), a.env(st), pipeline.Options{
-				Mode: pipeline.Interim, Period: interval.MonthOf(t, a.cfg.Location()), Until: t,
+				Mode: pipeline.Interim, Period: month, Until: t,
 				CustomerIDs: args, OnItem: func(it *pipeline.Item) { item = it },
 			})
 			if err != nil {
@@ -57,6 +68,7 @@ func (a *app) interimCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&at, "at", "", "price usage up to this moment instead of now (RFC 3339)")
+	cmd.Flags().StringVar(&period, "period", "", "price a whole month (e.g. 2026-10) up to its end, as its scheduled run would, without storing it")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or csv")
 	return cmd
 }

@@ -134,8 +134,14 @@ func TestOperatorSession(t *testing.T) {
 	run("import", "subscriptions", "../../etc/examples/subscriptions.csv")
 	run("import", "payments", "../../etc/examples/payments.csv")
 	run("import", "usage", "../../etc/examples/usage.csv")
-	out := run("run", "--period", "2026-10")
-	if !strings.Contains(out, "Invoices issued   2") || !strings.Contains(out, "Total EUR         94.32") {
+	// The whole of October before it is invoiced, as its run will bill it (Globex: floating IP
+	// 3.72 + late usage since Aug 1 7.32 + image 0.05 = 11.09, 20 % tax 2.22, total 13.31).
+	out := run("interim", "8b1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f", "--period", "2026-10", "-o", "json")
+	if !strings.Contains(out, `"total": "13.31"`) {
+		t.Fatalf("interim --period:\n%s", out)
+	}
+	out = run("run", "--period", "2026-10")
+	if !strings.Contains(out, "Invoices issued   2") || !strings.Contains(out, "Total EUR         109.20") {
 		t.Fatalf("first run:\n%s", out)
 	}
 	out = run("run", "--period", "2026-10")
@@ -146,7 +152,9 @@ func TestOperatorSession(t *testing.T) {
 	if len(files) != 2 {
 		t.Fatalf("rendered files %v", files)
 	}
-	// Acme: fee 26.08 + volume 4.37 + 5.35 + server 5.56 + 5.59 + 28.51 = 75.46; 19 % tax 14.34.
+	// Acme: fee 26.08 + volume 4.37 + 5.35 + server 5.56 + 5.59 + 28.51 + the server's September
+	// (Sep 20 08:00 – Oct 1, 256 h × 0.02 = 5.12, late usage on this first invoice) = 80.58;
+	// 19 % tax 15.31; total 95.89.
 	out = run("invoices", "show", "INV-2026-000001", "-o", "json")
 	var inv struct {
 		Total string `json:"total"`
@@ -158,7 +166,7 @@ func TestOperatorSession(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &inv); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if inv.Total != "89.80" || inv.Tax != "14.34" || len(inv.Lines) != 6 {
+	if inv.Total != "95.89" || inv.Tax != "15.31" || len(inv.Lines) != 7 {
 		t.Fatalf("invoice: %+v", inv)
 	}
 	out = run("interim", "8b1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f", "--at", "2026-11-15T12:00:00Z", "-o", "csv")
