@@ -129,6 +129,10 @@ func pieces(ru *store.ResourceUsage, lower, until time.Time, fixed rangeIndex) (
 // second of each from the billing start on is in a live billed range. A record that straddles the
 // billing start or the run's end, or whose range is only partly billed, stays unsettled, so its
 // remaining seconds are always billed later.
+//
+// While the resource still has billed seconds that no record covers (a span closed after a later
+// month was invoiced, credited only by a run whose end reaches them), nothing of it is settled:
+// the resource must stay in the next runs' usage until that credit is issued.
 func settled(ru *store.ResourceUsage, lower, until time.Time, charged, credited interval.Set) []billing.Ref {
 	var billed interval.Set
 	var out []billing.Ref
@@ -138,6 +142,13 @@ func settled(ru *store.ResourceUsage, lower, until time.Time, charged, credited 
 		}
 		if billed == nil {
 			billed = ru.Charged.Subtract(ru.Credited).Subtract(credited).Union(charged)
+			rs := make([]interval.Range, len(ru.Records))
+			for i := range ru.Records {
+				rs[i] = ru.Records[i].Range()
+			}
+			if len(billed.Subtract(interval.NewSet(rs...))) > 0 {
+				return nil
+			}
 		}
 		need := interval.NewSet(rec.Range()).IntersectRange(interval.Range{Start: lower, End: interval.Forever})
 		if len(need.Subtract(billed)) == 0 {
