@@ -68,8 +68,10 @@ func RuleType(r Rule) string {
 //	prices:
 //	  m1.small: "0.02"
 //	  m1.large: {model: graduated, tiers: [{up_to: 100, price: "0.08"}, {price: "0.06"}]}
-//	default: "0.05"          # any other value (or none); without it such a total is an error
+//	default: "0.05"          # any other value; without it such a total is an error
 //
+// A resource without a group_by attribute is an error, default or not (a misspelled group_by
+// must not price everything at the default).
 // With several group_by attributes a price's key is their values joined by "," in group_by
 // order (e.g. "m1.small,gpu"). Each value is its own pricing: its own line (flat) or its own
 // tiers over the period's total of that value.
@@ -190,37 +192,27 @@ func (r *meter) Measure(dst []Measure, u Usage) ([]Measure, error) {
 }
 
 // byValue finds the price of the usage's group_by values: the value's own price, else the
-// default; neither is an error naming the meter, the resource and the value.
+// default; neither is an error naming the meter, the resource and the value. A resource without
+// one of the group_by attributes is an error even with a default: a misspelled group_by would
+// otherwise price everything at the default, silently.
 func (r *meter) byValue(u Usage) (p *Pricing, label, value string, err error) {
 	vals := make([]string, len(r.spec.GroupBy))
-	var missing []string
 	for i, a := range r.spec.GroupBy {
 		vals[i] = u.Attributes[a]
 		if vals[i] == "" {
-			missing = append(missing, a)
+			return nil, "", "", fmt.Errorf("meter %s of resource %s: the resource has no %s attribute to price by (it has: %s)",
+				u.Meter, u.ResourceID, a, strings.Join(sortedKeys(u.Attributes), ", "))
 		}
 	}
 	value = strings.Join(vals, groupSep)
-	if len(missing) == 0 {
-		if p, ok := r.spec.Prices[value]; ok {
-			return p, r.labels[value], value, nil
-		}
+	if p, ok := r.spec.Prices[value]; ok {
+		return p, r.labels[value], value, nil
 	}
 	if r.spec.Default != nil {
-		if len(missing) > 0 {
-			value = "no " + strings.Join(missing, ", ")
-		}
 		return r.spec.Default, r.label + ", default price", value, nil
 	}
-	what := fmt.Sprintf("%s %q", strings.Join(r.spec.GroupBy, groupSep), value)
-	if len(missing) > 0 {
-		what = "no " + strings.Join(missing, ", ") + " attribute"
-		if u.ResourceType != "" {
-			what += " on the " + u.ResourceType + " resource"
-		}
-	}
-	return nil, "", "", fmt.Errorf("meter %s of resource %s: no price for %s and no default (priced: %s)",
-		u.Meter, u.ResourceID, what, strings.Join(sortedKeys(r.spec.Prices), "; "))
+	return nil, "", "", fmt.Errorf("meter %s of resource %s: no price for %s %q and no default (priced: %s)",
+		u.Meter, u.ResourceID, strings.Join(r.spec.GroupBy, groupSep), value, strings.Join(sortedKeys(r.spec.Prices), "; "))
 }
 
 type unitFactor struct {

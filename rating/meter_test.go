@@ -20,7 +20,7 @@ prices:
 default: "0.05"`
 
 // TestMeterPricedByAttribute: a meter total is priced by its resource's attribute values, each
-// value its own pricing; an unlisted or missing value takes the default.
+// value its own pricing; an unlisted value takes the default.
 func TestMeterPricedByAttribute(t *testing.T) {
 	r := mustBuild(t, MeterType, byFlavor)
 	tests := []struct {
@@ -38,9 +38,6 @@ func TestMeterPricedByAttribute(t *testing.T) {
 		// 10.5 h × 0.05 (default) = 0.525: the line says which value took the default.
 		{"unlisted value takes the default", map[string]string{"flavor_name": "m1.tiny"}, "10.5", "Instance, default price",
 			"Instance, default price (m1.tiny) (vm-1)", "10.5", "0.05", "0.525"},
-		// 3 h × 0.05 = 0.15.
-		{"missing attribute takes the default", map[string]string{"display_name": "x"}, "3", "Instance, default price",
-			"Instance, default price (no flavor_name) (vm-1)", "3", "0.05", "0.15"},
 		// Other attributes do not matter: 1 h × 0.02 = 0.02.
 		{"other attributes ignored", map[string]string{"flavor_name": "m1.small", "flavor_id": "9"}, "1", "Instance m1.small", "Instance m1.small (vm-1)", "1", "0.02", "0.02"},
 	}
@@ -100,7 +97,8 @@ func TestMeterValueTiersApplyToThatValuesTotal(t *testing.T) {
 }
 
 // TestUnpricedValueIsAnError: without a default, a value no price lists is an error naming the
-// meter, the resource and the value, never a zero.
+// meter, the resource and the value, never a zero. A resource without the attribute is an error
+// even with a default (a misspelled group_by, flavour_name, must not bill everything at it).
 func TestUnpricedValueIsAnError(t *testing.T) {
 	r := mustBuild(t, MeterType, "meter: instance\nunit: hour\ngroup_by: [flavor_name]\nprices: {m1.small: \"0.02\", m1.large: \"0.08\"}")
 	tests := []struct {
@@ -110,8 +108,8 @@ func TestUnpricedValueIsAnError(t *testing.T) {
 	}{
 		{"unlisted value", map[string]string{"flavor_name": "m1.huge"},
 			`meter instance of resource vm-7: no price for flavor_name "m1.huge" and no default (priced: m1.large; m1.small)`},
-		{"missing attribute", nil,
-			`meter instance of resource vm-7: no price for no flavor_name attribute on the instance resource and no default`},
+		{"missing attribute", map[string]string{"display_name": "web", "flavor_id": "3"},
+			`meter instance of resource vm-7: the resource has no flavor_name attribute to price by (it has: display_name, flavor_id)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,6 +119,12 @@ func TestUnpricedValueIsAnError(t *testing.T) {
 				t.Fatalf("error = %v, want %q", err, tt.want)
 			}
 		})
+	}
+	withDefault := mustBuild(t, MeterType, "meter: instance\ngroup_by: [flavour_name]\nprices: {m1.small: \"0.02\"}\ndefault: \"0.05\"")
+	_, err := withDefault.Measure(nil, Usage{Meter: "instance", ResourceID: "vm-7", Attributes: map[string]string{"flavor_name": "m1.small"},
+		Quantity: decimal.One, Range: october})
+	if err == nil || !strings.Contains(err.Error(), "no flavour_name attribute to price by (it has: flavor_name)") {
+		t.Errorf("misspelled group_by with a default: %v", err)
 	}
 	// Several attributes: the key joins their values with ",". 2 h × 0.5 = 1.
 	multi := mustBuild(t, MeterType, "meter: instance\ngroup_by: [flavor_name, host]\nprices: {\"m1.small,gpu-1\": \"0.5\"}")
