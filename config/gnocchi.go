@@ -110,7 +110,8 @@ type SpanSource struct {
 	// that attribute, for what Gnocchi keeps as a measure rather than a resource attribute: a
 	// volume's size, {size: volume.size}. The value at a second is the point of the bucket it
 	// falls in (the last point before it when Gnocchi has none; the first one before the first
-	// point); a change of value starts a new span at the bucket's start. A resource of a
+	// point; for a resource with no point in the period, its last point before the period); a
+	// change of value starts a new span at the bucket's start. A resource of a
 	// Gnocchi-sourced type without any point of such a metric gets no attribute, and its rule
 	// refuses it (e.g. a volume without a size): an error for its customer, never a guess.
 	// Defaults for volume: {size: volume.size}.

@@ -113,8 +113,9 @@ func TestMisspelledMetricFailsTheRun(t *testing.T) {
 
 // TestVolumeSizeFromMetricCutsTheSpan: a volume is a span from Gnocchi with its size read from
 // its volume.size metric; a resize (the metric's value changes) cuts the span at the bucket
-// where the new size appears. A volume without any size sample gets no size attribute (its rule
-// then refuses it: an error for its customer, never a guessed size).
+// where the new size appears. A volume sampled only before the period keeps its last sampled
+// size. A volume without any size sample gets no size attribute (its rule then refuses it: an
+// error for its customer, never a guessed size).
 func TestVolumeSizeFromMetricCutsTheSpan(t *testing.T) {
 	ctx := context.Background()
 	gn := gnocchitest.Client(t, gnocchi.Options{})
@@ -126,6 +127,8 @@ func TestVolumeSizeFromMetricCutsTheSpan(t *testing.T) {
 	steady := seedVolume(t, gn, project, ts("2026-10-01T00:00:00Z"), nil, ts("2026-11-01T02:00:00Z"), time.Time{}, 5, 5)
 	// No sample at all.
 	bare := seedVolume(t, gn, project, ts("2026-10-03T00:00:00Z"), nil, time.Time{}, time.Time{}, 0, 0)
+	// Sampled in early September only (30 GB), alive all October: its last value before October.
+	old := seedVolume(t, gn, project, ts("2026-09-01T00:00:00Z"), nil, ts("2026-09-03T00:00:00Z"), time.Time{}, 30, 30)
 	gnocchitest.WaitProcessed(t, gnocchitest.URL(), 2*time.Minute)
 
 	spans := []config.SpanSource{{ResourceType: "volume", BilledAs: "os.cinder.volume", Source: config.SourceGnocchi}}
@@ -148,13 +151,14 @@ func TestVolumeSizeFromMetricCutsTheSpan(t *testing.T) {
 		{resized, "2026-10-15T12:00:00Z", "2026-10-25T06:30:00Z", "20"},
 		{steady, "2026-10-01T00:00:00Z", "", "5"},
 		{bare, "2026-10-03T00:00:00Z", "", ""},
+		{old, "2026-09-01T00:00:00Z", "", "30"},
 	}
 	byID := map[string][]billing.Record{}
 	for _, r := range u.Records {
 		byID[r.ResourceID] = append(byID[r.ResourceID], r)
 	}
 	var got []billing.Record
-	for _, id := range []string{resized, steady, bare} {
+	for _, id := range []string{resized, steady, bare, old} {
 		got = append(got, byID[id]...)
 	}
 	if len(got) != len(want) {

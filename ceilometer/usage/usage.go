@@ -16,7 +16,9 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -413,7 +415,7 @@ func (s *Source) spans(ctx context.Context, projects []string, r interval.Range,
 	}
 	var values map[string]map[string][]gnocchi.Point
 	if len(sp.AttributesFromMetrics) > 0 && len(byID) > 0 {
-		if values, err = s.metricValues(ctx, projects, r, sp); err != nil {
+		if values, err = s.metricValues(ctx, projects, r, sp, byID); err != nil {
 			return nil, err
 		}
 	}
@@ -433,7 +435,11 @@ func (s *Source) spans(ctx context.Context, projects []string, r interval.Range,
 
 // metricValues reads the points of the span type's attribute metrics (AttributesFromMetrics) for
 // a batch of customers over r, and the bucket before it: resource id → record attribute → points.
-func (s *Source) metricValues(ctx context.Context, projects []string, r interval.Range, sp config.SpanSource) (map[string]map[string][]gnocchi.Point, error) {
+// A resource that started before r and has no point of a metric in that window (a size sampled
+// only when it changes) is read again up to r.Start, one call per such resource and metric, for
+// its last value.
+func (s *Source) metricValues(ctx context.Context, projects []string, r interval.Range, sp config.SpanSource,
+	byID map[string][]gnocchi.Resource) (map[string]map[string][]gnocchi.Point, error) {
 	var b strings.Builder
 	b.WriteString("(metric")
 	seen := map[string]bool{}
@@ -458,13 +464,10 @@ func (s *Source) metricValues(ctx context.Context, projects []string, r interval
 		Start: start, Stop: stop, Granularity: sp.MetricsGranularity,
 	})
 	release()
-	if gnocchi.IsNoSuchMetric(err) {
-		return nil, nil // no resource of these customers has the metrics: their records lack the attributes
-	}
-	if err != nil {
+	if err != nil && !gnocchi.IsNoSuchMetric(err) { // no such metric: no resource here has a point
 		return nil, fmt.Errorf("read %s of %s from Gnocchi: %w", b.String(), sp.ResourceType, err)
 	}
-	out := make(map[string]map[string][]gnocchi.Point, len(agg.ByResource))
+	out := make(map[string]map[string][]gnocchi.Point, len(byID))
 	for id, series := range agg.ByResource {
 		vs := map[string][]gnocchi.Point{}
 		for k, m := range sp.AttributesFromMetrics {
@@ -473,6 +476,38 @@ func (s *Source) metricValues(ctx context.Context, projects []string, r interval
 			}
 		}
 		out[id] = vs
+	}
+	for _, id := range sortedKeys(byID) {
+		revs := byID[id]
+		if !hasCurrent(revs) || !revs[0].StartedAt.Before(r.Start) {
+			continue
+		}
+		for _, k := range sortedKeys(sp.AttributesFromMetrics) {
+			if len(out[id][k]) > 0 {
+				continue
+			}
+			m := sp.AttributesFromMetrics[k]
+			release, err := s.acquire(ctx)
+			if err != nil {
+				return nil, err
+			}
+			pts, err := s.gn.ResourceMeasures(ctx, sp.ResourceType, id, m, gnocchi.MeasuresOpts{
+				Stop: r.Start, Granularity: sp.MetricsGranularity, Aggregation: sp.MetricsMethod})
+			release()
+			if ge := (*gnocchi.Error)(nil); errors.As(err, &ge) && ge.Status == http.StatusNotFound && !strings.Contains(ge.Cause, "ggregation") {
+				continue // the resource has no such metric: no value (its rule will say so)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read %s of %s %s before %s from Gnocchi: %w", m, sp.ResourceType, id, r.Start.Format(time.RFC3339), err)
+			}
+			if len(pts) == 0 {
+				continue
+			}
+			if out[id] == nil {
+				out[id] = map[string][]gnocchi.Point{}
+			}
+			out[id][k] = pts[len(pts)-1:]
+		}
 	}
 	return out, nil
 }
