@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/bilean/bilean/rating"
 	"github.com/govalues/decimal"
 )
 
@@ -84,7 +86,10 @@ type Meter struct {
 	Convert string `yaml:"convert"`
 	// Factor multiplies the aggregated value, as decimal text, e.g. "0.001". Exclusive with Convert.
 	Factor string `yaml:"factor"`
-	// Rule is the rule type that prices the meter. Defaults to meter.
+	// Rule is the rule type that prices the meter: a registered meter rule type (rating.MeterTypes;
+	// Bilean ships meter, which prices at one price or per value of resource attributes such as
+	// flavor_name). A policy that prices this meter with a rule of another type fails the run.
+	// Defaults to meter.
 	Rule string `yaml:"rule"`
 }
 
@@ -101,6 +106,23 @@ type SpanSource struct {
 	// span. Defaults for instance: flavor ← flavor_name, flavor_id ← flavor_id; for volume:
 	// volume_type ← volume_type.
 	Attributes map[string]string `yaml:"attributes"`
+	// AttributesFromMetrics maps a record attribute to a metric of the resource whose value is
+	// that attribute, for what Gnocchi keeps as a measure rather than a resource attribute: a
+	// volume's size, {size: volume.size}. The value at a second is the point of the bucket it
+	// falls in (the last point before it when Gnocchi has none; the first one before the first
+	// point; for a resource with no point in the period, its last point before the period); a
+	// change of value starts a new span at the bucket's start. A resource of a
+	// Gnocchi-sourced type without any point of such a metric gets no attribute, and its rule
+	// refuses it (e.g. a volume without a size): an error for its customer, never a guess.
+	// Defaults for volume: {size: volume.size}.
+	AttributesFromMetrics map[string]string `yaml:"attributes_from_metrics"`
+	// MetricsGranularity is the granularity of the points read for AttributesFromMetrics: the
+	// precision of a cut. It must be in the metric's archive policy. Defaults to 1h.
+	MetricsGranularity time.Duration `yaml:"metrics_granularity"`
+	// MetricsMethod is the aggregation method of those points (it must be in the metric's
+	// archive policy). Defaults to mean: in a bucket where the value changed, evenly spaced
+	// samples give the time-weighted value, so GB-hours stay right to the sample.
+	MetricsMethod string `yaml:"metrics_method"`
 }
 
 // conversions are the named unit conversions: the value is divided by div, in the unit shown.
@@ -122,7 +144,7 @@ var defaultSpans = []SpanSource{
 	{ResourceType: "instance", BilledAs: "os.nova.server", Source: SourceStore,
 		Attributes: map[string]string{"flavor": "flavor_name", "flavor_id": "flavor_id"}},
 	{ResourceType: "volume", BilledAs: "os.cinder.volume", Source: SourceStore,
-		Attributes: map[string]string{"volume_type": "volume_type"}},
+		Attributes: map[string]string{"volume_type": "volume_type"}, AttributesFromMetrics: map[string]string{"size": "volume.size"}},
 }
 
 func (s *Gnocchi) defaults() {
@@ -169,12 +191,22 @@ func (s *Gnocchi) defaults() {
 		if sp.Source == "" {
 			sp.Source = SourceStore
 		}
-		if sp.Attributes == nil {
-			for _, d := range defaultSpans {
-				if d.ResourceType == sp.ResourceType {
-					sp.Attributes = copyMap(d.Attributes)
-				}
+		for _, d := range defaultSpans {
+			if d.ResourceType != sp.ResourceType {
+				continue
 			}
+			if sp.Attributes == nil {
+				sp.Attributes = copyMap(d.Attributes)
+			}
+			if sp.AttributesFromMetrics == nil && d.AttributesFromMetrics != nil {
+				sp.AttributesFromMetrics = copyMap(d.AttributesFromMetrics)
+			}
+		}
+		if sp.MetricsGranularity == 0 {
+			sp.MetricsGranularity = time.Hour
+		}
+		if sp.MetricsMethod == "" {
+			sp.MetricsMethod = "mean"
 		}
 	}
 }
@@ -235,6 +267,10 @@ func (s *Gnocchi) validate(add func(field string, err error)) {
 				add(f+".factor", fmt.Errorf("%q: want a positive decimal number such as \"0.001\"", m.Factor))
 			}
 		}
+		if !rating.IsMeterType(m.Rule) {
+			add(f+".rule", fmt.Errorf("%q: no registered rule type prices a meter (meter rule types: %s)", m.Rule,
+				strings.Join(rating.MeterTypes(), ", ")))
+		}
 	}
 	seen := map[string]int{}
 	for i, sp := range s.Spans {
@@ -255,7 +291,31 @@ func (s *Gnocchi) validate(add func(field string, err error)) {
 		default:
 			add(f+".source", fmt.Errorf("%q: want store or gnocchi", sp.Source))
 		}
+		for _, k := range sortedKeys(sp.AttributesFromMetrics) {
+			m := sp.AttributesFromMetrics[k]
+			switch {
+			case m == "":
+				add(f+".attributes_from_metrics."+k, errors.New("required: the Gnocchi metric name, e.g. volume.size"))
+			case !meterNameRe.MatchString(m):
+				add(f+".attributes_from_metrics."+k, fmt.Errorf("%q: not a metric name", m))
+			}
+			if _, dup := sp.Attributes[k]; dup {
+				add(f+".attributes_from_metrics."+k, fmt.Errorf("%q is also in attributes: read it from one place", k))
+			}
+		}
+		if sp.MetricsGranularity < time.Second || sp.MetricsGranularity%time.Second != 0 {
+			add(f+".metrics_granularity", fmt.Errorf("%s: want whole seconds, e.g. 1h or 300s", sp.MetricsGranularity))
+		}
 	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func conversionNames() string {

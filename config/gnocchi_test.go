@@ -32,6 +32,11 @@ gnocchi:
 	if sp, ok := c.Gnocchi.Span("instance"); !ok || sp.Source != SourceStore || sp.Attributes["flavor"] != "flavor_name" {
 		t.Errorf("default span = %+v", sp)
 	}
+	// A volume's size is a metric in Gnocchi, not an attribute.
+	if sp, ok := c.Gnocchi.Span("volume"); !ok || sp.AttributesFromMetrics["size"] != "volume.size" || sp.MetricsGranularity.Hours() != 1 ||
+		sp.MetricsMethod != "mean" {
+		t.Errorf("default volume span = %+v", sp)
+	}
 
 	_, err = Parse("bad.yaml", []byte(gnocchiBase+`openstack:
   auth: basic
@@ -40,9 +45,16 @@ gnocchi:
   meters:
     - {metric: a, resource_type: instance, aggregation: median, convert: furlongs}
     - {name: a, metric: b, resource_type: instance, factor: "-1", granularity: 1500ms}
-    - {metric: c, convert: bytes_to_gb, factor: "2"}
+    - {metric: c, convert: bytes_to_gb, factor: "2", rule: hashmap}
+    - {metric: d, resource_type: instance, rule: os.nova.server}
   spans:
     - {resource_type: instance, billed_as: os.nova.server, source: ceilometer}
+    - resource_type: volume
+      billed_as: os.cinder.volume
+      source: gnocchi
+      attributes: {volume_type: volume_type}
+      attributes_from_metrics: {size: "", volume_type: volume.type}
+      metrics_granularity: 90ms
 `))
 	if err == nil {
 		t.Fatal("bad section accepted")
@@ -58,6 +70,12 @@ gnocchi:
 		"gnocchi.meters[2].resource_type: required",
 		"gnocchi.meters[2]: set convert or factor, not both",
 		`gnocchi.spans[0].source: "ceilometer"`,
+		// gnocchi.meters[].rule must be a rule type that prices meters.
+		`gnocchi.meters[2].rule: "hashmap": no registered rule type prices a meter (meter rule types: meter)`,
+		`gnocchi.meters[3].rule: "os.nova.server": no registered rule type prices a meter`,
+		"gnocchi.spans[1].attributes_from_metrics.size: required: the Gnocchi metric name",
+		`gnocchi.spans[1].attributes_from_metrics.volume_type: "volume_type" is also in attributes`,
+		"gnocchi.spans[1].metrics_granularity: 90ms: want whole seconds",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q:\n%v", want, err)

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,9 +15,11 @@ import (
 	"github.com/bilean/bilean/ceilometer/gnocchi"
 	"github.com/bilean/bilean/ceilometer/gnocchi/gnocchitest"
 	"github.com/bilean/bilean/ceilometer/usage"
+	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
+	"github.com/bilean/bilean/store/sqlite"
 	"github.com/govalues/decimal"
 )
 
@@ -543,5 +547,248 @@ func TestGnocchiUsageCommand(t *testing.T) {
 			rep.Spans[0].Attributes["flavor"] != c.s.flavor || rep.Spans[0].Source != "gnocchi" {
 			t.Errorf("%s: spans %+v, want the %s server for %s h", c.s.project, rep.Spans, c.s.flavor, c.s.octHours)
 		}
+	}
+}
+
+// flavorConfig is the gnocchi section of the per-flavor and volume tests: instance-hours as a
+// meter (an hourly instance gauge of 1: the sum of hourly means is hours), priced by flavor in
+// the policy; volumes as spans from Gnocchi, their size read from the volume.size metric.
+const flavorConfig = `
+openstack:
+  auth: basic
+  gnocchi_url: %s
+  username: admin
+  timeout: 30s
+  retries: 1
+  retry_wait: 50ms
+gnocchi:
+  enabled: true
+  meters:
+%s
+  spans:
+    - {resource_type: volume, billed_as: os.cinder.volume, source: gnocchi, attributes_from_metrics: {size: volume.size}}
+`
+
+const instanceHoursMeter = `    - {name: instance.hours, metric: instance, resource_type: instance, aggregation: sum, method: mean, unit: hour, rule: meter}`
+
+// flavorPolicy prices instance-hours by flavor (no default: another flavor is an error) and
+// volumes per GB-hour.
+var flavorPolicy = billing.Policy{Name: "flavor-e2e", Currency: "EUR", Fee: dec("0"), Rules: []billing.RuleSpec{
+	{Type: "meter", Spec: `meter: instance.hours
+unit: hour
+description: Instance
+group_by: [flavor_name]
+prices: {m1.small: "0.02", m1.large: "0.08"}`},
+	{Type: "os.cinder.volume", Spec: `price_per_gb_hour: "0.0005"`},
+}}
+
+// newFlavorHarness is newGnocchiHarness with flavorConfig (meters as given).
+func newFlavorHarness(t *testing.T, meters string) *harness {
+	t.Helper()
+	base, err := os.ReadFile(filepath.Join("..", "etc", "bilean.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "bilean.db")
+	text := strings.Replace(string(base), "url: sqlite:var/bilean.db", "url: sqlite:"+dbPath, 1)
+	text += fmt.Sprintf(flavorConfig, gnocchitest.URL(), meters)
+	cfgPath := filepath.Join(dir, "bilean.yaml")
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := &harness{t: t, st: st, cfg: cfg, out: filepath.Join(dir, "invoices")}
+	ctx := context.Background()
+	if err := h.st.PutPolicies(ctx, []billing.Policy{flavorPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// subscribe stores the customers (20 % tax), each on flavorPolicy since January.
+func (h *harness) subscribe(customers ...string) {
+	h.t.Helper()
+	ctx := context.Background()
+	var cs []billing.Customer
+	var subs []billing.Subscription
+	for _, id := range customers {
+		cs = append(cs, billing.Customer{ID: id, Name: "Project " + id, Currency: "EUR", TaxRate: dec("0.20"), Status: billing.Active})
+		subs = append(subs, billing.Subscription{CustomerID: id, Policy: flavorPolicy.Name, Start: ts("2026-01-01T00:00:00Z")})
+	}
+	if err := h.st.PutCustomers(ctx, cs); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.st.AddSubscriptions(ctx, subs); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// hourly returns a measure of v at HH:20 of every hour of [from, to).
+func hourly(from, to time.Time, v func(time.Time) float64) []gnocchi.Measure {
+	var out []gnocchi.Measure
+	for at := from.Truncate(time.Hour).Add(20 * time.Minute); at.Before(to); at = at.Add(time.Hour) {
+		out = append(out, gnocchi.NewMeasure(at, v(at)))
+	}
+	return out
+}
+
+func always(v float64) func(time.Time) float64 { return func(time.Time) float64 { return v } }
+
+// TestGnocchiMeterPricedByFlavor: an instance-hours meter from Gnocchi is priced per flavor by
+// the instance's flavor_name (CloudKitty's price per instance-hour by flavor). Worked by hand:
+//
+//	P: small m1.small lives from Sep 30 18:00 on: October's 744 hourly means of 1 = 744 h × 0.02 = 14.88
+//	   large m1.large lives Oct 10 12:00 → Oct 20 00:00: 228 h × 0.08 = 18.24
+//	   subtotal 33.12, tax 6.624 → 6.62, total 39.74
+//	Q: an m1.tiny instance, which the policy does not price and has no default for: Q fails,
+//	   with an error naming the meter, the resource and the flavor; P is invoiced all the same.
+func TestGnocchiMeterPricedByFlavor(t *testing.T) {
+	gn := gnocchitest.Client(t, gnocchi.Options{})
+	run := gnocchitest.UUID()[:8]
+	p, q := "e2e-"+run+"-flavor-p", "e2e-"+run+"-flavor-q"
+	s := &seeder{t: t, gn: gn, measures: map[string]map[string][]gnocchi.Measure{}}
+	small := s.create("instance", p, ts("2026-09-30T18:00:00Z"), time.Time{}, map[string]any{"flavor_name": "m1.small", "flavor_id": "2"}, "instance")
+	large := s.create("instance", p, ts("2026-10-10T12:00:00Z"), ts("2026-10-20T00:00:00Z"), map[string]any{"flavor_name": "m1.large", "flavor_id": "3"}, "instance")
+	tiny := s.create("instance", q, ts("2026-10-01T00:00:00Z"), time.Time{}, map[string]any{"flavor_name": "m1.tiny", "flavor_id": "1"}, "instance")
+	s.measures[small] = map[string][]gnocchi.Measure{"instance": hourly(ts("2026-09-30T18:00:00Z"), seedStop, always(1))}
+	s.measures[large] = map[string][]gnocchi.Measure{"instance": hourly(ts("2026-10-10T12:00:00Z"), ts("2026-10-20T00:00:00Z"), always(1))}
+	s.measures[tiny] = map[string][]gnocchi.Measure{"instance": hourly(ts("2026-10-01T00:00:00Z"), seedStop, always(1))}
+	s.post()
+	gnocchitest.WaitProcessed(t, gnocchitest.URL(), 2*time.Minute)
+
+	h := newFlavorHarness(t, instanceHoursMeter)
+	h.subscribe(p, q)
+	r := h.run("2026-10", p, q)
+	if r.Stats.Invoices != 1 || r.Stats.Failed != 1 {
+		t.Fatalf("October run: %d invoices, %d failed, want 1 and 1: %+v", r.Stats.Invoices, r.Stats.Failed, r.Stats.Outcomes)
+	}
+	inv := h.invoiceFor(r, p)
+	want := map[string]struct{ desc, qty, price, amount string }{
+		small: {"Instance m1.small (" + small + ")", "744", "0.02", "14.88"},
+		large: {"Instance m1.large (" + large + ")", "228", "0.08", "18.24"},
+	}
+	ls := meterLines(inv)
+	if len(ls) != len(want) {
+		t.Fatalf("meter lines = %+v, want %d", ls, len(want))
+	}
+	for _, l := range ls {
+		w, ok := want[l.ResourceID]
+		if !ok || l.Description != w.desc || l.Quantity.String() != w.qty || l.Unit != "hour" || l.UnitPrice.String() != w.price ||
+			l.Amount.String() != w.amount {
+			t.Errorf("line %q %s %s × %s = %s (%s), want %+v", l.Description, l.Quantity, l.Unit, l.UnitPrice, l.Amount, l.ResourceID, w)
+		}
+	}
+	if inv.Total.String() != "39.74" {
+		t.Errorf("P total = %s, want 39.74", inv.Total)
+	}
+	o := outcome(t, r, q)
+	t.Logf("Q's error: %s", o.Err)
+	for _, w := range []string{"instance.hours", tiny, `flavor_name "m1.tiny"`, "no default"} {
+		if !strings.Contains(o.Err, w) {
+			t.Errorf("Q's error %q does not name %q", o.Err, w)
+		}
+	}
+	if n := h.count(`SELECT count(*) FROM invoices WHERE customer_id = ?`, q); n != 0 {
+		t.Errorf("Q has %d invoices, want none", n)
+	}
+}
+
+// TestGnocchiVolumeSpansWithSizeFromMetric: a volume is billed from Gnocchi as a span whose size
+// comes from its volume.size metric; the resize on Oct 15 (20 GB from the 12:20 sample on) cuts
+// it. Worked by hand at 0.0005 per GB-hour:
+//
+//	[Oct 1 00:00, Oct 15 12:00)  348 h × 10 GB = 3,480 GB-h × 0.0005 = 1.74
+//	[Oct 15 12:00, Nov 1 00:00)  396 h × 20 GB = 7,920 GB-h × 0.0005 = 3.96
+//	subtotal 5.70, tax 1.14, total 6.84
+//
+// A volume with no size sample at all fails its customer (W) instead of being billed at a
+// guessed (or zero) size.
+func TestGnocchiVolumeSpansWithSizeFromMetric(t *testing.T) {
+	gn := gnocchitest.Client(t, gnocchi.Options{})
+	run := gnocchitest.UUID()[:8]
+	v, w := "e2e-"+run+"-vol-v", "e2e-"+run+"-vol-w"
+	s := &seeder{t: t, gn: gn, measures: map[string]map[string][]gnocchi.Measure{}}
+	vol := s.create("volume", v, ts("2026-09-30T18:00:00Z"), time.Time{}, map[string]any{"volume_type": "ssd", "display_name": "data"}, "volume.size")
+	bare := s.create("volume", w, ts("2026-10-02T00:00:00Z"), time.Time{}, map[string]any{"volume_type": "ssd"}, "volume.size")
+	resize := ts("2026-10-15T12:00:00Z")
+	s.measures[vol] = map[string][]gnocchi.Measure{"volume.size": hourly(ts("2026-09-30T18:00:00Z"), seedStop, func(at time.Time) float64 {
+		if at.Before(resize) {
+			return 10
+		}
+		return 20
+	})}
+	s.post()
+	gnocchitest.WaitProcessed(t, gnocchitest.URL(), 2*time.Minute)
+
+	h := newFlavorHarness(t, instanceHoursMeter)
+	h.subscribe(v, w)
+	r := h.run("2026-10", v, w)
+	if r.Stats.Invoices != 1 || r.Stats.Failed != 1 {
+		t.Fatalf("October run: %d invoices, %d failed, want 1 and 1: %+v", r.Stats.Invoices, r.Stats.Failed, r.Stats.Outcomes)
+	}
+	inv := h.invoiceFor(r, v)
+	var vols []invoice.Line
+	for _, l := range inv.Lines {
+		if l.ResourceType == "os.cinder.volume" {
+			vols = append(vols, l)
+		}
+	}
+	want := []struct {
+		start, end   time.Time
+		size, amount string
+	}{{octStart, resize, "10", "1.74"}, {resize, novStart, "20", "3.96"}}
+	if len(vols) != len(want) {
+		t.Fatalf("volume lines = %+v, want %d", vols, len(want))
+	}
+	for i, wl := range want {
+		l := vols[i]
+		if l.ResourceID != vol || !l.Start.Equal(wl.start) || !l.End.Equal(wl.end) || l.Attributes["size"] != wl.size || l.Amount.String() != wl.amount {
+			t.Errorf("volume line %d = %q [%s, %s) size %q = %s, want [%s, %s) size %s = %s", i, l.Description, l.Start, l.End,
+				l.Attributes["size"], l.Amount, wl.start, wl.end, wl.size, wl.amount)
+		}
+	}
+	if inv.Total.String() != "6.84" {
+		t.Errorf("V total = %s, want 6.84", inv.Total)
+	}
+	t.Logf("W's error: %s", outcome(t, r, w).Err)
+	if o := outcome(t, r, w); !strings.Contains(o.Err, bare) || !strings.Contains(o.Err, "size") {
+		t.Errorf("W's error %q does not name its volume %s and the missing size", o.Err, bare)
+	}
+}
+
+// TestGnocchiMisspelledMetricFailsTheRun (issue 11): gnocchi.meters[].metric volume.sizeX used
+// to bill nothing and exit 0. Now the run fails before anything is billed, naming the setting
+// and the metrics volumes do carry; no invoice is stored.
+func TestGnocchiMisspelledMetricFailsTheRun(t *testing.T) {
+	gn := gnocchitest.Client(t, gnocchi.Options{})
+	run := gnocchitest.UUID()[:8]
+	v := "e2e-" + run + "-typo"
+	s := &seeder{t: t, gn: gn, measures: map[string]map[string][]gnocchi.Measure{}}
+	vol := s.create("volume", v, ts("2026-09-30T18:00:00Z"), time.Time{}, map[string]any{"volume_type": "ssd"}, "volume.size")
+	s.measures[vol] = map[string][]gnocchi.Measure{"volume.size": hourly(ts("2026-09-30T18:00:00Z"), seedStop, always(10))}
+	s.post()
+	gnocchitest.WaitProcessed(t, gnocchitest.URL(), 2*time.Minute)
+
+	h := newFlavorHarness(t, instanceHoursMeter+"\n"+
+		`    - {name: volume.gb, metric: volume.sizeX, resource_type: volume, aggregation: mean, unit: GB}`)
+	h.subscribe(v)
+	_, err := pipeline.Execute(context.Background(), h.env(), pipeline.Options{Mode: pipeline.Scheduled, Period: month(t, "2026-10"),
+		CustomerIDs: []string{v}})
+	if err == nil || !strings.Contains(err.Error(), "gnocchi.meters[1].metric") || !strings.Contains(err.Error(), `"volume.sizeX"`) ||
+		!strings.Contains(err.Error(), "volume.size,") && !strings.Contains(err.Error(), "volume.size)") {
+		t.Fatalf("run error = %v, want one naming gnocchi.meters[1].metric, volume.sizeX and volume.size", err)
+	}
+	t.Logf("run error: %v", err)
+	if n := h.count(`SELECT count(*) FROM invoices`); n != 0 {
+		t.Errorf("%d invoices stored by a misconfigured run", n)
 	}
 }

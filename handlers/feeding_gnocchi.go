@@ -12,6 +12,7 @@ import (
 	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/pipeline"
+	"github.com/bilean/bilean/rating"
 	"github.com/bilean/bilean/store"
 	"golang.org/x/sync/errgroup"
 )
@@ -49,6 +50,9 @@ func (g *gnocchiFeed) source(ctx context.Context) (*usage.Source, error) {
 func (h *Feeding) loadGnocchi(ctx context.Context, run *pipeline.Run, items map[string]*pipeline.Item, ids []string) error {
 	if h.gnocchi == nil || len(ids) == 0 {
 		return nil
+	}
+	if err := checkMeterRules(h.gnocchi.cfg.Gnocchi, run.Policies); err != nil {
+		return err
 	}
 	src, err := h.gnocchi.source(ctx)
 	if err != nil {
@@ -159,4 +163,30 @@ func (h *Feeding) gnocchiUsage(ctx context.Context, customerID string, recs []bi
 		out[n-1].Records = append(out[n-1].Records, rec)
 	}
 	return out, nil
+}
+
+// checkMeterRules honours gnocchi.meters[].rule: a policy version that prices a configured meter
+// must do so with a rule of that type. A mismatch fails the run (it is configuration: the same
+// for every customer on the policy), naming the policy, the meter and both types.
+func checkMeterRules(cfg config.Gnocchi, policies map[string]*rating.Policy) error {
+	names := make([]string, 0, len(policies))
+	for n := range policies {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for i, m := range cfg.Meters {
+		for _, n := range names {
+			for _, v := range policies[n].Versions() {
+				r, ok := v.MeterRule(m.Name)
+				if !ok {
+					continue
+				}
+				if t := rating.RuleType(r); t != "" && t != m.Rule {
+					return fmt.Errorf("gnocchi.meters[%d].rule: policy %s version %d prices meter %s with a %s rule, the configuration says %s",
+						i, v.Name, v.Version, m.Name, t, m.Rule)
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package rating
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/govalues/decimal"
@@ -11,35 +12,134 @@ import (
 // configuration only. A policy may hold one meter rule per meter name.
 const MeterType = "meter"
 
-func init() { Register(MeterType, newMeter) }
+func init() { RegisterMeter(MeterType, newMeter) }
+
+// meterTypes are the registered rule types that price a meter total (gnocchi.meters[].rule).
+var meterTypes = map[string]bool{}
+
+// RegisterMeter registers a rule type that prices meter totals: its rules must implement
+// MeterName. Only such a type may be named by a meter's rule in the configuration
+// (gnocchi.meters[].rule). It panics like Register.
+func RegisterMeter(typ string, f Factory) {
+	Register(typ, f)
+	mu.Lock()
+	meterTypes[typ] = true
+	mu.Unlock()
+}
+
+// MeterTypes lists the registered rule types that price meters, sorted.
+func MeterTypes() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	return sortedKeys(meterTypes)
+}
+
+// IsMeterType reports whether a registered rule type prices meters.
+func IsMeterType(typ string) bool {
+	mu.RLock()
+	defer mu.RUnlock()
+	return meterTypes[typ]
+}
+
+// RuleType returns the registered type a compiled rule was built from, when the rule says
+// (meter rules do); "" otherwise.
+func RuleType(r Rule) string {
+	if t, ok := r.(interface{ RuleType() string }); ok {
+		return t.RuleType()
+	}
+	return ""
+}
 
 // MeterSpec prices one meter's total over the period (e.g. bytes sent, summed), converted from
-// the meter's unit to Unit.
+// the meter's unit to Unit: either at one price,
 //
 //	meter: network.outgoing.bytes
 //	unit: GB                 # optional; the meter's own unit when absent
 //	description: Outgoing traffic
 //	price: {model: graduated, tiers: [{up_to: 1000, price: "0.05"}, {price: "0.02"}]}
 //
+// or at a price per value of the resource's attributes (the Gnocchi resource's flavor_name,
+// volume_type…, in MeterTotal.Attributes), CloudKitty's price per instance-hour by flavor:
+//
+//	meter: instance
+//	unit: hour
+//	description: Instance
+//	group_by: [flavor_name]
+//	prices:
+//	  m1.small: "0.02"
+//	  m1.large: {model: graduated, tiers: [{up_to: 100, price: "0.08"}, {price: "0.06"}]}
+//	default: "0.05"          # any other value; without it such a total is an error
+//
+// A resource without a group_by attribute is an error, default or not (a misspelled group_by
+// must not price everything at the default).
+// With several group_by attributes a price's key is their values joined by "," in group_by
+// order (e.g. "m1.small,gpu"). Each value is its own pricing: its own line (flat) or its own
+// tiers over the period's total of that value.
+//
 // Units convert within a family: B, kB, MB, GB, TB, KiB, MiB, GiB, TiB (bytes) and s, min, h,
 // hour, day (time); anything else must match the meter's unit exactly.
 type MeterSpec struct {
-	Meter       string   `yaml:"meter"`
-	Unit        string   `yaml:"unit"`
-	Description string   `yaml:"description"`
-	Price       *Pricing `yaml:"price"`
+	Meter       string              `yaml:"meter"`
+	Unit        string              `yaml:"unit"`
+	Description string              `yaml:"description"`
+	Price       *Pricing            `yaml:"price"`
+	GroupBy     []string            `yaml:"group_by"`
+	Prices      map[string]*Pricing `yaml:"prices"`
+	Default     *Pricing            `yaml:"default"`
 }
+
+// groupSep joins the values of several group_by attributes into a price key.
+const groupSep = ","
+
+var attrNameRe = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
 
 func (s *MeterSpec) check(c *checker) {
 	if strings.TrimSpace(s.Meter) == "" {
 		c.add(0, "meter", "required: the meter name, e.g. network.outgoing.bytes")
 	}
-	required(c, s.Price, "price")
+	if len(s.GroupBy) == 0 {
+		if len(s.Prices) > 0 {
+			c.add(0, "prices", "prices per value need group_by: the resource attributes whose values they price, e.g. [flavor_name]")
+		}
+		if s.Default != nil {
+			c.add(s.Default.Line, "default", "a default price needs group_by (without it, use price)")
+		}
+		required(c, s.Price, "price")
+		return
+	}
+	if s.Price != nil {
+		c.add(s.Price.Line, "price", "with group_by, price each value under prices and any other under default")
+	}
+	seen := map[string]bool{}
+	for i, a := range s.GroupBy {
+		f := fmt.Sprintf("group_by[%d]", i)
+		switch {
+		case !attrNameRe.MatchString(a):
+			c.add(0, f, "%q: want a resource attribute name such as flavor_name", a)
+		case seen[a]:
+			c.add(0, f, "%q is listed twice", a)
+		}
+		seen[a] = true
+	}
+	for _, k := range sortedKeys(s.Prices) {
+		required(c, s.Prices[k], "prices."+k)
+		if n := len(strings.Split(k, groupSep)); n != len(s.GroupBy) {
+			c.add(0, "prices."+k, "%d value(s) for %d group_by attribute(s): join the values of %s with %q", n, len(s.GroupBy),
+				strings.Join(s.GroupBy, ", "), groupSep)
+		}
+	}
+	s.Default.check(c, "default")
+	if len(s.Prices) == 0 && s.Default == nil {
+		c.add(0, "prices", "required with group_by: a price per value (and/or a default)")
+	}
 }
 
 type meter struct {
+	typ   string
 	spec  MeterSpec
 	label string
+	// labels are the label of each priced value, built once.
+	labels map[string]string
 }
 
 func newMeter(s Spec) (Rule, error) {
@@ -51,11 +151,18 @@ func newMeter(s Spec) (Rule, error) {
 	if label == "" {
 		label = spec.Meter
 	}
-	return &meter{spec: spec, label: label}, nil
+	r := &meter{typ: MeterType, spec: spec, label: label, labels: make(map[string]string, len(spec.Prices))}
+	for k := range spec.Prices {
+		r.labels[k] = label + " " + k
+	}
+	return r, nil
 }
 
 // MeterName is the meter the rule prices.
 func (r *meter) MeterName() string { return r.spec.Meter }
+
+// RuleType is the registered type of the rule.
+func (r *meter) RuleType() string { return r.typ }
 
 func (r *meter) Measure(dst []Measure, u Usage) ([]Measure, error) {
 	if u.Meter != r.spec.Meter {
@@ -68,11 +175,44 @@ func (r *meter) Measure(dst []Measure, u Usage) ([]Measure, error) {
 	if err != nil {
 		return dst, fmt.Errorf("meter %s of %s: %w", u.Meter, u.ResourceID, err)
 	}
-	desc := r.label
+	p, label, value := r.spec.Price, r.label, ""
+	if len(r.spec.GroupBy) > 0 {
+		if p, label, value, err = r.byValue(u); err != nil {
+			return dst, err
+		}
+	}
+	desc := label
+	if value != "" && label != r.labels[value] {
+		desc += " (" + value + ")"
+	}
 	if u.ResourceID != "" {
 		desc += " (" + u.ResourceID + ")"
 	}
-	return append(dst, Measure{Pricing: r.spec.Price, Label: r.label, Description: desc, Unit: unit, Num: q, Div: one}), nil
+	return append(dst, Measure{Pricing: p, Label: label, Description: desc, Unit: unit, Num: q, Div: one}), nil
+}
+
+// byValue finds the price of the usage's group_by values: the value's own price, else the
+// default; neither is an error naming the meter, the resource and the value. A resource without
+// one of the group_by attributes is an error even with a default: a misspelled group_by would
+// otherwise price everything at the default, silently.
+func (r *meter) byValue(u Usage) (p *Pricing, label, value string, err error) {
+	vals := make([]string, len(r.spec.GroupBy))
+	for i, a := range r.spec.GroupBy {
+		vals[i] = u.Attributes[a]
+		if vals[i] == "" {
+			return nil, "", "", fmt.Errorf("meter %s of resource %s: the resource has no %s attribute to price by (it has: %s)",
+				u.Meter, u.ResourceID, a, strings.Join(sortedKeys(u.Attributes), ", "))
+		}
+	}
+	value = strings.Join(vals, groupSep)
+	if p, ok := r.spec.Prices[value]; ok {
+		return p, r.labels[value], value, nil
+	}
+	if r.spec.Default != nil {
+		return r.spec.Default, r.label + ", default price", value, nil
+	}
+	return nil, "", "", fmt.Errorf("meter %s of resource %s: no price for %s %q and no default (priced: %s)",
+		u.Meter, u.ResourceID, strings.Join(r.spec.GroupBy, groupSep), value, strings.Join(sortedKeys(r.spec.Prices), "; "))
 }
 
 type unitFactor struct {

@@ -44,7 +44,7 @@ func TestShippedPoliciesCompile(t *testing.T) {
 			t.Errorf("metered prices no %s", typ)
 		}
 	}
-	for _, meter := range []string{"network.outgoing.bytes"} {
+	for _, meter := range []string{"network.outgoing.bytes", "instance.hours"} {
 		if _, ok := m.MeterRule(meter); !ok {
 			t.Errorf("metered prices no meter %s", meter)
 		}

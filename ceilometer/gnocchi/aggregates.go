@@ -140,33 +140,30 @@ func (o AggregatesOpts) body() map[string]any {
 	return b
 }
 
-// noMetrics reports Gnocchi's 400 "Metrics not found": none of the resources searched has any
-// of the metrics named, which for billing is an empty answer, not an error.
-func noMetrics(err error) bool {
+// IsNoSuchMetric reports Gnocchi's 400 "Metrics not found" to an aggregates call over a resource
+// search: none of the resources found (maybe none at all) has any of the metrics named. Whether
+// that is an empty answer or a misspelled metric, only the caller can tell (see
+// usage.Source.Check): the client never turns it into an empty answer.
+func IsNoSuchMetric(err error) bool {
 	var ge *Error
 	return asError(err, &ge) && ge.Status == http.StatusBadRequest && strings.HasPrefix(ge.Cause, "Metrics not found")
 }
 
 // AggregatesOf runs one aggregates call without grouping. When none of the resources searched
-// has the metrics, the answer is empty (not an error).
+// has any of the metrics, it fails with an error IsNoSuchMetric recognises.
 func (c *Client) AggregatesOf(ctx context.Context, o AggregatesOpts) (Aggregates, error) {
 	var out Aggregates
 	_, err := c.do(ctx, request{method: http.MethodPost, path: o.path(false), body: o.body(), out: &out,
 		ok: []int{http.StatusOK}, read: true})
-	if noMetrics(err) {
-		return Aggregates{ByResource: map[string]Series{}}, nil
-	}
 	return out, err
 }
 
-// AggregatesGrouped runs one aggregates call grouped by o.GroupBy.
+// AggregatesGrouped runs one aggregates call grouped by o.GroupBy. When no group has any of the
+// metrics, it fails with an error IsNoSuchMetric recognises.
 func (c *Client) AggregatesGrouped(ctx context.Context, o AggregatesOpts) ([]Group, error) {
 	var out []Group
 	_, err := c.do(ctx, request{method: http.MethodPost, path: o.path(true), body: o.body(), out: &out,
 		ok: []int{http.StatusOK}, read: true})
-	if noMetrics(err) {
-		return nil, nil
-	}
 	return out, err
 }
 

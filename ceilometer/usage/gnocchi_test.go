@@ -232,9 +232,12 @@ func TestPaginationOverManyResources(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := gn.Requests()
 	src := newSource(gn, 10, 1, 7, config.SpanSource{ResourceType: "instance", BilledAs: "os.nova.server",
 		Source: config.SourceGnocchi, Attributes: map[string]string{"flavor": "flavor_name"}})
+	if err := src.Check(ctx); err != nil { // once per source: not counted below
+		t.Fatal(err)
+	}
+	before := gn.Requests()
 	u, err := src.Fetch(ctx, []string{project}, october, usage.Options{NoMeters: true})
 	if err != nil {
 		t.Fatal(err)
@@ -380,7 +383,10 @@ func TestGnocchiDownMidRunFailsCleanlyAndRerunSucceeds(t *testing.T) {
 	p := startProxy(t, target, "")
 	defer p.stop()
 	gn := gnocchitest.ClientAt(t, "http://"+p.addr, gnocchi.Options{Retries: 2, Backoff: 20 * time.Millisecond})
-	src := newSource(gn, 1, 1, 1000) // one project per call, one call at a time: 3 calls
+	src := newSource(gn, 1, 1, 1000)       // one project per call, one call at a time: 3 calls
+	if err := src.Check(ctx); err != nil { // the configuration check, before the batches
+		t.Fatal(err)
+	}
 	// Stop Gnocchi (the proxy) once the first call has gone through.
 	stopped := make(chan struct{})
 	base := gn.Requests()

@@ -16,9 +16,12 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bilean/bilean/billing"
@@ -38,6 +41,10 @@ type Source struct {
 	gn  *gnocchi.Client
 	cfg config.Gnocchi
 	sem chan struct{}
+
+	checkMu  sync.Mutex
+	checked  bool
+	checkErr error
 }
 
 // New returns a source reading with gn as cfg (defaults applied) says.
@@ -81,6 +88,9 @@ type Options struct {
 func (s *Source) Fetch(ctx context.Context, customerIDs []string, r interval.Range, o Options) (Usage, error) {
 	if len(customerIDs) == 0 || r.Empty() {
 		return Usage{}, nil
+	}
+	if err := s.Check(ctx); err != nil {
+		return Usage{}, err
 	}
 	meters := o.Meters
 	if meters == nil {
@@ -251,6 +261,11 @@ func (s *Source) meterGroup(ctx context.Context, projects []string, r interval.R
 		Start: start, Stop: r.End, Granularity: mg.granularity, Details: true,
 	})
 	release()
+	if gnocchi.IsNoSuchMetric(err) {
+		// None of these customers' resources has any of the group's metrics: Check made sure
+		// each metric exists for the resource type, so they simply have no usage of it.
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read meters of %s from Gnocchi: %w", mg.resourceType, err)
 	}
@@ -398,8 +413,14 @@ func (s *Source) spans(ctx context.Context, projects []string, r interval.Range,
 	if err != nil {
 		return nil, fmt.Errorf("read %s history from Gnocchi: %w", sp.ResourceType, err)
 	}
+	var values map[string]map[string][]gnocchi.Point
+	if len(sp.AttributesFromMetrics) > 0 && len(byID) > 0 {
+		if values, err = s.metricValues(ctx, projects, r, sp, byID); err != nil {
+			return nil, err
+		}
+	}
 	var out []billing.Record
-	for _, revs := range byID {
+	for id, revs := range byID {
 		// A history search matches each revision on its own attributes: the revisions of a
 		// resource deleted before r (ended_at set by a later revision) still match while their
 		// ended_at was null. Only the current revision says whether, and until when, the resource
@@ -407,13 +428,100 @@ func (s *Source) spans(ctx context.Context, projects []string, r interval.Range,
 		if !hasCurrent(revs) {
 			continue
 		}
-		out = append(out, Spans(revs, sp)...)
+		out = append(out, SpansWithMetrics(revs, sp, values[id])...)
+	}
+	return out, nil
+}
+
+// metricValues reads the points of the span type's attribute metrics (AttributesFromMetrics) for
+// a batch of customers over r, and the bucket before it: resource id → record attribute → points.
+// A resource that started before r and has no point of a metric in that window (a size sampled
+// only when it changes) is read again up to r.Start, one call per such resource and metric, for
+// its last value.
+func (s *Source) metricValues(ctx context.Context, projects []string, r interval.Range, sp config.SpanSource,
+	byID map[string][]gnocchi.Resource) (map[string]map[string][]gnocchi.Point, error) {
+	var b strings.Builder
+	b.WriteString("(metric")
+	seen := map[string]bool{}
+	for _, k := range sortedKeys(sp.AttributesFromMetrics) {
+		if m := sp.AttributesFromMetrics[k]; !seen[m] {
+			seen[m] = true
+			fmt.Fprintf(&b, " (%s %s)", quoteMetric(m), sp.MetricsMethod)
+		}
+	}
+	b.WriteString(")")
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start := r.Start.Add(-sp.MetricsGranularity)
+	stop := r.End
+	if stop.IsZero() || stop.Equal(interval.Forever) {
+		stop = time.Time{}
+	}
+	agg, err := s.gn.AggregatesOf(ctx, gnocchi.AggregatesOpts{
+		Operations: b.String(), ResourceType: sp.ResourceType, Search: lifespanFilter(projects, r),
+		Start: start, Stop: stop, Granularity: sp.MetricsGranularity,
+	})
+	release()
+	if err != nil && !gnocchi.IsNoSuchMetric(err) { // no such metric: no resource here has a point
+		return nil, fmt.Errorf("read %s of %s from Gnocchi: %w", b.String(), sp.ResourceType, err)
+	}
+	out := make(map[string]map[string][]gnocchi.Point, len(byID))
+	for id, series := range agg.ByResource {
+		vs := map[string][]gnocchi.Point{}
+		for k, m := range sp.AttributesFromMetrics {
+			if pts := series[m][sp.MetricsMethod]; len(pts) > 0 {
+				vs[k] = pts
+			}
+		}
+		out[id] = vs
+	}
+	for _, id := range sortedKeys(byID) {
+		revs := byID[id]
+		if !hasCurrent(revs) || !revs[0].StartedAt.Before(r.Start) {
+			continue
+		}
+		for _, k := range sortedKeys(sp.AttributesFromMetrics) {
+			if len(out[id][k]) > 0 {
+				continue
+			}
+			m := sp.AttributesFromMetrics[k]
+			release, err := s.acquire(ctx)
+			if err != nil {
+				return nil, err
+			}
+			pts, err := s.gn.ResourceMeasures(ctx, sp.ResourceType, id, m, gnocchi.MeasuresOpts{
+				Stop: r.Start, Granularity: sp.MetricsGranularity, Aggregation: sp.MetricsMethod})
+			release()
+			if ge := (*gnocchi.Error)(nil); errors.As(err, &ge) && ge.Status == http.StatusNotFound && !strings.Contains(ge.Cause, "ggregation") {
+				continue // the resource has no such metric: no value (its rule will say so)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read %s of %s %s before %s from Gnocchi: %w", m, sp.ResourceType, id, r.Start.Format(time.RFC3339), err)
+			}
+			if len(pts) == 0 {
+				continue
+			}
+			if out[id] == nil {
+				out[id] = map[string][]gnocchi.Point{}
+			}
+			out[id][k] = pts[len(pts)-1:]
+		}
 	}
 	return out, nil
 }
 
 // Spans builds the trigger records of one resource from its revisions (any order).
 func Spans(revs []gnocchi.Resource, sp config.SpanSource) []billing.Record {
+	return SpansWithMetrics(revs, sp, nil)
+}
+
+// SpansWithMetrics is Spans with attributes read from metrics (SpanSource.AttributesFromMetrics):
+// values maps a record attribute to the resource's points of its metric. The value at a second
+// is that of the latest bucket starting at or before it (before the first point, the first
+// point's); a change of value cuts the span at the bucket's start.
+func SpansWithMetrics(revs []gnocchi.Resource, sp config.SpanSource, values map[string][]gnocchi.Point) []billing.Record {
 	if len(revs) == 0 {
 		return nil
 	}
@@ -429,7 +537,19 @@ func Spans(revs []gnocchi.Resource, sp config.SpanSource) []billing.Record {
 	if cur.EndedAt != nil {
 		life.End = interval.Norm(*cur.EndedAt)
 	}
-	var out []billing.Record
+	mv := newMetricValues(values)
+	type piece struct {
+		r     interval.Range
+		attrs map[string]string
+	}
+	var out []piece
+	add := func(seg interval.Range, attrs map[string]string) {
+		if n := len(out); n > 0 && sameAttrs(out[n-1].attrs, attrs) && !out[n-1].r.End.Before(seg.Start) {
+			out[n-1].r.End = interval.Later(out[n-1].r.End, seg.End)
+			return
+		}
+		out = append(out, piece{seg, attrs})
+	}
 	for i, rv := range revs {
 		seg := life
 		if i > 0 {
@@ -441,29 +561,100 @@ func Spans(revs []gnocchi.Resource, sp config.SpanSource) []billing.Record {
 		if seg.Empty() {
 			continue
 		}
-		attrs := make(map[string]string, len(sp.Attributes))
+		attrs := make(map[string]string, len(sp.Attributes)+len(values))
 		for to, from := range sp.Attributes {
 			if v := rv.Attr(from); v != "" {
 				attrs[to] = v
 			}
 		}
-		if n := len(out); n > 0 && sameAttrs(out[n-1].Attributes, attrs) && !out[n-1].End.Before(seg.Start) {
-			if seg.End.Equal(interval.Forever) {
-				out[n-1].End = time.Time{}
-			} else {
-				out[n-1].End = interval.Later(out[n-1].End, seg.End)
-			}
+		if mv == nil {
+			add(seg, attrs)
 			continue
 		}
-		rec := billing.Record{
-			ResourceID: rv.ID, ResourceType: sp.BilledAs, CustomerID: cur.ProjectID,
-			Start: seg.Start, Attributes: attrs, Source: SourceName,
+		cuts := append(mv.cuts(seg), seg.End)
+		from := seg.Start
+		for _, at := range cuts {
+			a := make(map[string]string, len(attrs)+len(values))
+			for k, v := range attrs {
+				a[k] = v
+			}
+			mv.set(a, from)
+			add(interval.Range{Start: from, End: at}, a)
+			from = at
 		}
-		if !seg.End.Equal(interval.Forever) {
-			rec.End = seg.End
-		}
-		out = append(out, rec)
 	}
+	recs := make([]billing.Record, 0, len(out))
+	for _, p := range out {
+		rec := billing.Record{
+			ResourceID: cur.ID, ResourceType: sp.BilledAs, CustomerID: cur.ProjectID,
+			Start: p.r.Start, Attributes: p.attrs, Source: SourceName,
+		}
+		if !p.r.End.Equal(interval.Forever) {
+			rec.End = p.r.End
+		}
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+// metricValues are one resource's attribute values from metrics, as points sorted by time.
+type metricValues map[string][]gnocchi.Point
+
+func newMetricValues(values map[string][]gnocchi.Point) metricValues {
+	if len(values) == 0 {
+		return nil
+	}
+	mv := make(metricValues, len(values))
+	for k, pts := range values {
+		pts = append([]gnocchi.Point(nil), pts...)
+		sort.Slice(pts, func(i, j int) bool { return pts[i].Time.Before(pts[j].Time) })
+		mv[k] = pts
+	}
+	return mv
+}
+
+// at returns the value of one attribute at t: the latest point at or before t, else the first.
+func (mv metricValues) at(k string, t time.Time) string {
+	pts := mv[k]
+	if len(pts) == 0 {
+		return ""
+	}
+	i := sort.Search(len(pts), func(i int) bool { return pts[i].Time.After(t) })
+	if i > 0 {
+		i--
+	}
+	return pts[i].Value.Trim(0).String()
+}
+
+// set puts every attribute's value at t into attrs.
+func (mv metricValues) set(attrs map[string]string, t time.Time) {
+	for k := range mv {
+		if v := mv.at(k, t); v != "" {
+			attrs[k] = v
+		}
+	}
+}
+
+// cuts returns the seconds inside seg (after its start, before its end) where some value
+// changes, in order.
+func (mv metricValues) cuts(seg interval.Range) []time.Time {
+	set := map[time.Time]bool{}
+	for _, pts := range mv {
+		for i, p := range pts {
+			t := interval.Norm(p.Time)
+			if !t.After(seg.Start) || !t.Before(seg.End) || i == 0 {
+				continue
+			}
+			if !p.Value.Equal(pts[i-1].Value) {
+				set[t] = true
+			}
+		}
+	}
+	out := make([]time.Time, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
 	return out
 }
 
