@@ -193,6 +193,7 @@ type Store interface {
 	Finalizer
 	Invoices
 	Importer
+	Meters
 	Runs
 	Close() error
 }
