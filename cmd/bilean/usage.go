@@ -22,14 +22,15 @@ func (a *app) usageCmd() *cobra.Command {
 		Use:   "usage CUSTOMER",
 		Short: "Show what a run would bill a customer for a month, by resource and meter",
 		Long: `Shows the usage a run would bill one customer (a Keystone project id) for one month: the
-spans of each resource (trigger records, clipped to the month) and, from Gnocchi, the meter totals
-of each resource as gnocchi.meters defines them. Meters are priced when the customer's policy has a
-rule for them. Nothing is stored.
+spans of each resource (trigger records, clipped to the month) and the meter totals of each
+resource: those stored by 'bilean import meters' and, from Gnocchi, those gnocchi.meters defines.
+Meters are priced when the customer's policy has a rule for them. Nothing is stored.
 
+  --source store    (default) the trigger records in the store (listener, imports), the meter
+                    totals in the store that overlap the month, and the meters from Gnocchi when
+                    gnocchi.enabled is true
   --source gnocchi  spans of every type in gnocchi.spans and the meters, read from Gnocchi
-                    (openstack section: clouds.yaml, OS_* or a standalone gnocchi_url)
-  --source store    the trigger records in the store (listener, imports), and the meters from
-                    Gnocchi when gnocchi.enabled is true`,
+                    (openstack section: clouds.yaml, OS_* or a standalone gnocchi_url)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "table", "json"); err != nil {
@@ -78,6 +79,11 @@ rule for them. Nothing is stored.
 				for _, ru := range us {
 					recs = append(recs, ru.Records...)
 				}
+				stored, err := st.MeterTotals(ctx, []string{customer}, p)
+				if err != nil {
+					return fmt.Errorf("load meter totals of %s: %w", customer, err)
+				}
+				meters = append(meters, stored...)
 			}
 			rep := usage.NewReport(customer, p, source, recs, meters)
 			if len(meters) > 0 {
@@ -94,7 +100,7 @@ rule for them. Nothing is stored.
 		},
 	}
 	cmd.Flags().StringVar(&period, "period", "", "month, e.g. 2026-10 (default: the current month)")
-	cmd.Flags().StringVar(&source, "source", "gnocchi", "where spans come from: gnocchi or store")
+	cmd.Flags().StringVar(&source, "source", "store", "where spans and meter totals come from: store or gnocchi")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
 	return cmd
 }
