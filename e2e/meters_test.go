@@ -174,3 +174,30 @@ func TestOverlappingImportedMetersFailTheCustomer(t *testing.T) {
 		t.Errorf("Globex: %+v, want it invoiced", o)
 	}
 }
+
+// TestRegenerateRepricesImportedMeters: regenerating an invoice that billed imported meter totals
+// re-prices exactly those totals (the pricing refuses to go on when one has no total any more).
+func TestRegenerateRepricesImportedMeters(t *testing.T) {
+	ctx := context.Background()
+	h := meteredCloud(t)
+	old, err := h.st.GetInvoice(ctx, outcome(t, h.run("2026-10"), acme).Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var item *pipeline.Item
+	if _, err := pipeline.Execute(ctx, h.env(), pipeline.Options{Mode: pipeline.Regenerate, Period: old.Period,
+		CustomerIDs: []string{acme}, Replacing: old, OnItem: func(it *pipeline.Item) { item = it }}); err != nil {
+		t.Fatal(err)
+	}
+	if item == nil || item.Err != nil || item.Invoice.Number == "" || item.Invoice.Number == old.Number {
+		t.Fatalf("regenerated: %+v", item)
+	}
+	fresh, err := h.st.GetInvoice(ctx, item.Invoice.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.Total.String() != "67.44" || len(fresh.Lines) != 3 || len(fresh.Ranges) != len(old.Ranges) {
+		t.Errorf("regenerated invoice: total %s, %d lines, ranges %+v; want 67.44, 3 lines and the old ranges %+v",
+			fresh.Total, len(fresh.Lines), fresh.Ranges, old.Ranges)
+	}
+}
