@@ -41,6 +41,11 @@ func TestImportMetersAndUsageFromTheStore(t *testing.T) {
 		t.Fatalf("bad file: err = %v, want it to name meters.csv:3 and the field quantity", err)
 	}
 
+	// A third port's total in GB: totals of one meter in two units are converted, then summed.
+	gb := filepath.Join(dir, "gb.jsonl")
+	os.WriteFile(gb, []byte(`{"id":"x3","customer_id":"`+acme+`","meter":"network.outgoing.bytes","resource_id":"port-9",`+
+		`"start":"2026-10-01T00:00:00Z","end":"2026-11-01T00:00:00Z","quantity":10,"unit":"GB"}`+"\n"), 0o644)
+	run("import", "meters", gb)
 	out := run("usage", acme, "--period", "2026-10", "-o", "json")
 	var rep struct {
 		Source string `json:"source"`
@@ -55,9 +60,10 @@ func TestImportMetersAndUsageFromTheStore(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	// 1322.222211123 GB: 100 included, 1000 × 0.05, 222.222211123 × 0.03 (rounded on the invoice).
-	if rep.Source != "store" || len(rep.Meters) != 2 || rep.Meters[0].Quantity != "1234567890123" ||
-		len(rep.Prices) != 3 || rep.Prices[1].Amount != "50.00" || rep.Prices[2].Amount != "6.66666633369" {
+	// 1322.222211123 GB + 10 GB: 100 included, 1000 × 0.05, 232.222211123 × 0.03 (rounded on the
+	// invoice).
+	if rep.Source != "store" || len(rep.Meters) != 3 || rep.Meters[0].Quantity != "1234567890123" ||
+		len(rep.Prices) != 3 || rep.Prices[1].Amount != "50.00" || rep.Prices[2].Amount != "6.96666633369" {
 		t.Errorf("usage report:\n%s", out)
 	}
 }

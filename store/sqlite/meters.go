@@ -121,12 +121,7 @@ func (s *Store) MeterTotals(ctx context.Context, customerIDs []string, r interva
 		start = sec(r.Start)
 	}
 	var out []billing.MeterTotal
-	rows, err := s.db.QueryContext(ctx, `
-SELECT m.id, m.customer_id, m.meter, m.resource_id, m.resource_type, m.start_at, m.end_at, m.quantity,
-       m.unit, m.aggregation, m.attributes, m.source
-FROM json_each(?1) AS c CROSS JOIN meter_totals AS m
-WHERE m.customer_id = c.value AND m.start_at < ?3 AND m.end_at > ?2
-ORDER BY m.customer_id, m.meter, m.resource_id, m.start_at, m.id`, idsJSON(customerIDs), start, end)
+	rows, err := s.db.QueryContext(ctx, meterTotalsSQL, idsJSON(customerIDs), start, end)
 	err = eachRow(rows, err, func(rows *sql.Rows) error {
 		m, err := scanMeter(rows)
 		if err != nil {
@@ -140,6 +135,15 @@ ORDER BY m.customer_id, m.meter, m.resource_id, m.start_at, m.id`, idsJSON(custo
 	}
 	return out, nil
 }
+
+// meterTotalsSQL reads the totals of the customers of the JSON array ?1 that intersect [?2, ?3),
+// through the index on (customer_id, start_at).
+const meterTotalsSQL = `
+SELECT m.id, m.customer_id, m.meter, m.resource_id, m.resource_type, m.start_at, m.end_at, m.quantity,
+       m.unit, m.aggregation, m.attributes, m.source
+FROM json_each(?1) AS c CROSS JOIN meter_totals AS m
+WHERE m.customer_id = c.value AND m.start_at < ?3 AND m.end_at > ?2
+ORDER BY m.customer_id, m.meter, m.resource_id, m.start_at, m.id`
 
 // scanMeter reads one meter_totals row of meterColumns.
 func scanMeter(rows *sql.Rows) (billing.MeterTotal, error) {
