@@ -212,6 +212,7 @@ type Ref struct {
 // prices it; the store records its range under the pseudo-resource "meter/<meter>/<resource>" so
 // that, like a span, it is never billed twice.
 type MeterTotal struct {
+	ID           string // the caller's id of a stored total (bilean import meters); empty from Gnocchi
 	CustomerID   string
 	Meter        string // e.g. network.outgoing.bytes
 	ResourceID   string // the resource the meter belongs to; empty for a customer-wide total
@@ -221,7 +222,7 @@ type MeterTotal struct {
 	Unit         string // after conversion, e.g. GB
 	Aggregation  string // sum, mean, max, last, rate
 	Attributes   map[string]string
-	Source       string // gnocchi, …
+	Source       string // gnocchi, import, …
 }
 
 // Discount scopes.

@@ -621,7 +621,9 @@ func (h *harness) subscribe(customers ...string) {
 	var cs []billing.Customer
 	var subs []billing.Subscription
 	for _, id := range customers {
-		cs = append(cs, billing.Customer{ID: id, Name: "Project " + id, Currency: "EUR", TaxRate: dec("0.20"), Status: billing.Active})
+		// Billed by Bilean from October on (Gnocchi's September hours are an earlier system's).
+		cs = append(cs, billing.Customer{ID: id, Name: "Project " + id, Currency: "EUR", TaxRate: dec("0.20"), Status: billing.Active,
+			BillingStart: ts("2026-10-01T00:00:00Z")})
 		subs = append(subs, billing.Subscription{CustomerID: id, Policy: flavorPolicy.Name, Start: ts("2026-01-01T00:00:00Z")})
 	}
 	if err := h.st.PutCustomers(ctx, cs); err != nil {

@@ -153,6 +153,7 @@ func (h *Feeding) Handle(ctx context.Context, b *pipeline.Batch) error {
 	if err := h.loadGnocchi(ctx, run, items, ids); err != nil {
 		return err
 	}
+	loadStoredMeters(ctx, h.feed, run, ids, items) // feeding_meters.go: imported meter totals; a failure fails its customers
 	pays, err := h.feed.Payments(ctx, ids, interval.Range{Start: run.Period.Start, End: run.Until})
 	if err != nil {
 		return fmt.Errorf("load payments: %w", err)

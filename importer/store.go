@@ -12,7 +12,7 @@ import (
 )
 
 // Kinds are the kinds of file ImportFile accepts, as in `bilean import KIND FILE`.
-var Kinds = []string{"customers", "policies", "subscriptions", "payments", "usage"}
+var Kinds = []string{"customers", "policies", "subscriptions", "payments", "usage", "meters"}
 
 // Options tune ImportFile.
 type Options struct {
@@ -87,6 +87,8 @@ func ImportFile(ctx context.Context, st store.Importer, kind, path string, opt O
 			return 0, err
 		}
 		return n, nil
+	case "meters":
+		return importMeters(ctx, st, path, f)
 	}
 	return 0, fmt.Errorf("import %q: unknown kind, want %s", kind, strings.Join(Kinds, ", "))
 }

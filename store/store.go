@@ -192,6 +192,7 @@ type Store interface {
 	Finalizer
 	Invoices
 	Importer
+	Meters
 	Runs
 	Close() error
 }

@@ -92,16 +92,20 @@ func NewReport(customer string, period interval.Range, source string, recs []bil
 		if a.Meter != b.Meter {
 			return a.Meter < b.Meter
 		}
+		if a.Unit != b.Unit {
+			return a.Unit < b.Unit
+		}
 		return a.ResourceID < b.ResourceID
 	})
 	return rep
 }
 
-// MeterTotals sums each meter over the customer's resources, in meter order.
+// MeterTotals sums each meter over the customer's resources, in meter order; totals of one meter
+// in different units (imported totals may mix B and GB) are summed per unit.
 func (rep *Report) MeterTotals() []MeterLine {
 	var out []MeterLine
 	for _, m := range rep.Meters {
-		if n := len(out); n > 0 && out[n-1].Meter == m.Meter {
+		if n := len(out); n > 0 && out[n-1].Meter == m.Meter && out[n-1].Unit == m.Unit {
 			if s, err := out[n-1].Quantity.Add(m.Quantity); err == nil {
 				out[n-1].Quantity = s
 			}

@@ -11,7 +11,7 @@ import (
 func (a *app) importCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import",
-		Short: "Import customers, policies, subscriptions, payments or usage (YAML, CSV or JSON lines)",
+		Short: "Import customers, policies, subscriptions, payments, usage or meter totals (YAML, CSV or JSON lines)",
 		Long: `Each file is validated whole before anything is stored, and stored in one transaction: an
 import is all or nothing. Errors name the file, the line and the field.`,
 	}
@@ -21,6 +21,7 @@ import is all or nothing. Errors name the file, the line and the field.`,
 		"subscriptions": "subscriptions of customers to policies (CSV or YAML)",
 		"payments":      "payments received (CSV or YAML)",
 		"usage":         "trigger records (CSV or JSON lines), streamed in chunks",
+		"meters":        "meter totals, e.g. traffic per port (CSV or JSON lines)",
 	}
 	for _, kind := range importer.Kinds {
 		cmd.AddCommand(&cobra.Command{

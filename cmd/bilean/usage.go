@@ -11,6 +11,7 @@ import (
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/rating"
 	"github.com/bilean/bilean/store"
+	"github.com/govalues/decimal"
 	"github.com/spf13/cobra"
 )
 
@@ -22,14 +23,15 @@ func (a *app) usageCmd() *cobra.Command {
 		Use:   "usage CUSTOMER",
 		Short: "Show what a run would bill a customer for a month, by resource and meter",
 		Long: `Shows the usage a run would bill one customer (a Keystone project id) for one month: the
-spans of each resource (trigger records, clipped to the month) and, from Gnocchi, the meter totals
-of each resource as gnocchi.meters defines them. Meters are priced when the customer's policy has a
-rule for them. Nothing is stored.
+spans of each resource (trigger records, clipped to the month) and the meter totals of each
+resource: those stored by 'bilean import meters' and, from Gnocchi, those gnocchi.meters defines.
+Meters are priced when the customer's policy has a rule for them. Nothing is stored.
 
+  --source store    (default) the trigger records in the store (listener, imports), the meter
+                    totals in the store that overlap the month, and the meters from Gnocchi when
+                    gnocchi.enabled is true
   --source gnocchi  spans of every type in gnocchi.spans and the meters, read from Gnocchi
-                    (openstack section: clouds.yaml, OS_* or a standalone gnocchi_url)
-  --source store    the trigger records in the store (listener, imports), and the meters from
-                    Gnocchi when gnocchi.enabled is true`,
+                    (openstack section: clouds.yaml, OS_* or a standalone gnocchi_url)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "table", "json"); err != nil {
@@ -78,6 +80,11 @@ rule for them. Nothing is stored.
 				for _, ru := range us {
 					recs = append(recs, ru.Records...)
 				}
+				stored, err := st.MeterTotals(ctx, []string{customer}, p)
+				if err != nil {
+					return fmt.Errorf("load meter totals of %s: %w", customer, err)
+				}
+				meters = append(meters, stored...)
 			}
 			rep := usage.NewReport(customer, p, source, recs, meters)
 			if len(meters) > 0 {
@@ -94,7 +101,7 @@ rule for them. Nothing is stored.
 		},
 	}
 	cmd.Flags().StringVar(&period, "period", "", "month, e.g. 2026-10 (default: the current month)")
-	cmd.Flags().StringVar(&source, "source", "gnocchi", "where spans come from: gnocchi or store")
+	cmd.Flags().StringVar(&source, "source", "store", "where spans and meter totals come from: store or gnocchi")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
 	return cmd
 }
@@ -109,9 +116,7 @@ func priceMeters(cmd *cobra.Command, st store.Store, cfg *config.Config, rep *us
 		return fmt.Errorf("load customer %s: %w", rep.Customer, err)
 	}
 	if len(cs) == 0 {
-		for _, m := range rep.MeterTotals() {
-			rep.Unpriced = append(rep.Unpriced, m.Meter)
-		}
+		rep.Unpriced = append(rep.Unpriced, meterNames(rep)...)
 		return nil
 	}
 	c := cs[0]
@@ -142,39 +147,68 @@ func priceMeters(cmd *cobra.Command, st store.Store, cfg *config.Config, rep *us
 	}
 	pol, ok := cat.Policies()[name]
 	if !ok {
-		for _, m := range rep.MeterTotals() {
-			rep.Unpriced = append(rep.Unpriced, m.Meter)
-		}
+		rep.Unpriced = append(rep.Unpriced, meterNames(rep)...)
 		return nil
 	}
 	if v, _, ok := pol.At(rep.Period.Start); ok {
 		pol = v
 	}
 	rep.Policy, rep.Currency = name, c.Currency
-	for _, m := range rep.MeterTotals() {
-		rule, ok := pol.MeterRule(m.Meter)
+	// Each total is converted to the rule's unit before the meter's totals are summed: stored
+	// totals of one meter may come in different units (B, GB…).
+	for _, meter := range meterNames(rep) {
+		rule, ok := pol.MeterRule(meter)
 		if !ok {
-			rep.Unpriced = append(rep.Unpriced, m.Meter)
+			rep.Unpriced = append(rep.Unpriced, meter)
 			continue
 		}
-		ms, err := rule.Measure(nil, rating.Usage{Meter: m.Meter, Quantity: m.Quantity, Unit: m.Unit, Range: rep.Period})
-		if err != nil {
-			return fmt.Errorf("price meter %s: %w", m.Meter, err)
+		var (
+			first *rating.Measure
+			sum   = decimal.Zero
+		)
+		for _, line := range rep.Meters {
+			if line.Meter != meter {
+				continue
+			}
+			ms, err := rule.Measure(nil, rating.Usage{Meter: line.Meter, ResourceID: line.ResourceID, Quantity: line.Quantity, Unit: line.Unit, Range: rep.Period})
+			if err != nil {
+				return fmt.Errorf("price meter %s: %w", meter, err)
+			}
+			for i := range ms {
+				q, err := ms[i].Quantity()
+				if err != nil {
+					return fmt.Errorf("price meter %s: %w", meter, err)
+				}
+				if sum, err = sum.Add(q); err != nil {
+					return fmt.Errorf("price meter %s: %w", meter, err)
+				}
+				if first == nil {
+					first = &ms[i]
+				}
+			}
 		}
-		for _, me := range ms {
-			q, err := me.Quantity()
-			if err != nil {
-				return fmt.Errorf("price meter %s: %w", m.Meter, err)
-			}
-			chs, err := me.Pricing.Total(q, pol.Included(m.Meter), me.Unit, me.Label)
-			if err != nil {
-				return fmt.Errorf("price meter %s: %w", m.Meter, err)
-			}
-			for _, ch := range chs {
-				rep.Prices = append(rep.Prices, usage.PriceLine{Meter: m.Meter, Description: ch.Description,
-					Quantity: ch.Quantity, Unit: ch.Unit, UnitPrice: ch.UnitPrice, Amount: ch.Amount})
-			}
+		if first == nil {
+			continue
+		}
+		chs, err := first.Pricing.Total(sum, pol.Included(meter), first.Unit, first.Label)
+		if err != nil {
+			return fmt.Errorf("price meter %s: %w", meter, err)
+		}
+		for _, ch := range chs {
+			rep.Prices = append(rep.Prices, usage.PriceLine{Meter: meter, Description: ch.Description,
+				Quantity: ch.Quantity, Unit: ch.Unit, UnitPrice: ch.UnitPrice, Amount: ch.Amount})
 		}
 	}
 	return nil
+}
+
+// meterNames returns the report's meters, each once, in order.
+func meterNames(rep *usage.Report) []string {
+	var out []string
+	for _, m := range rep.Meters {
+		if n := len(out); n == 0 || out[n-1] != m.Meter {
+			out = append(out, m.Meter)
+		}
+	}
+	return out
 }

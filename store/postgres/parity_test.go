@@ -16,7 +16,7 @@ import (
 )
 
 // Every writer that moves a prepaid balance bumps the customer's change counter in its own
-// transaction, whichever path it takes (COPY import, staged upsert, finalize, void, payments,
+// transaction, whichever path it takes (COPY import, staged upsert, meter totals, finalize, void, payments,
 // subscriptions, customer pricing, policy versions, and plain SQL that bypasses the Go code),
 // and a re-import that changes nothing leaves it alone.
 func TestBurnMarksFollowEveryWriter(t *testing.T) {
@@ -37,6 +37,8 @@ func TestBurnMarksFollowEveryWriter(t *testing.T) {
 		Attributes: map[string]string{"flavor": "m1.small"}, Source: "test"}
 	closed := open
 	closed.End = day(10, 11)
+	traffic := billing.MeterTotal{ID: "t1", CustomerID: "c1", Meter: "network.outgoing.bytes", ResourceID: "port-1",
+		Range: interval.Range{Start: day(10, 1), End: day(11, 1)}, Quantity: dec("12.5"), Unit: "GB", Aggregation: "sum"}
 	var oct string
 	steps := []struct {
 		name   string
@@ -77,6 +79,16 @@ func TestBurnMarksFollowEveryWriter(t *testing.T) {
 		{"the same policy again", func() error {
 			return st.PutPolicies(ctx, []billing.Policy{{Name: "basic", Currency: "EUR", Fee: dec("3.00")}})
 		}, false},
+		{"a meter total", func() error {
+			return st.AddMeterTotals(ctx, []billing.MeterTotal{traffic})
+		}, true},
+		{"the same meter total again", func() error {
+			return st.AddMeterTotals(ctx, []billing.MeterTotal{traffic})
+		}, false},
+		{"plain SQL deleting a meter total", func() error {
+			_, err := st.Pool().Exec(ctx, `DELETE FROM meter_totals`)
+			return err
+		}, true},
 		{"plain SQL closing a span", func() error {
 			_, err := st.Pool().Exec(ctx, `UPDATE usage_records SET end_at = end_at + interval '1 second'`)
 			return err

@@ -272,6 +272,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		{"settle", settleSQL, []any{`[[1, 1]]`, "c1"}},
 		{"unsettle", unsettleSQL, []any{1}},
 		{"upsert", upsertSQL(2), make([]any, 12)},
+		{"meter totals", meterTotalsSQL, []any{`["c1"]`, 1, 2}},
 	} {
 		name, q := tc.name, tc.q
 		rows, err := st.DB().QueryContext(bg, "EXPLAIN QUERY PLAN "+q, tc.args...)

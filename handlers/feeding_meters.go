@@ -1,0 +1,205 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/interval"
+	"github.com/bilean/bilean/invoice"
+	"github.com/bilean/bilean/pipeline"
+	"github.com/bilean/bilean/store"
+)
+
+// loadStoredMeters appends to Item.Meters the meter totals stored in the store (`bilean import
+// meters`), so that a cloud without Gnocchi can bill traffic: for each active item, the totals
+// that lie within [it.BillingStart (zero: since ever), run.Until) — a total is one aggregate and
+// cannot be cut, so one that ends after Until waits for the run whose period holds it — less
+// those wholly billed already (a live charged range of their pseudo-resource
+// meter/<meter>/<resource> covers them). A total that arrives late for an invoiced period is
+// billed on the next invoice as an adjustment, like a late trigger record. A regenerate run gets
+// the totals of exactly the replaced invoice's meter ranges.
+//
+// Two totals of one meter of one resource that overlap (imported under two ids, or from both
+// Gnocchi and the store) would bill a second twice: the customer fails with both named. So does a
+// customer whose totals cannot be read (other customers go on; the run can be run again). A feed
+// that does not store meter totals has none.
+func loadStoredMeters(ctx context.Context, feed store.Feed, run *pipeline.Run, ids []string, items map[string]*pipeline.Item) {
+	st, ok := feed.(store.Meters)
+	if !ok || len(ids) == 0 {
+		return
+	}
+	fail := func(ids []string, err error) {
+		for _, id := range ids {
+			if it := items[id]; it != nil && it.Active() {
+				it.Err = err
+			}
+		}
+	}
+	if run.Mode == pipeline.Regenerate {
+		if run.Replacing == nil {
+			return
+		}
+		if err := loadReplacedMeters(ctx, st, run.Replacing, items[run.Replacing.CustomerID]); err != nil {
+			fail([]string{run.Replacing.CustomerID}, err)
+		}
+		return
+	}
+	var active []string
+	lo := run.Until
+	for _, id := range ids {
+		if it := items[id]; it != nil && it.Active() {
+			active = append(active, id)
+			lo = interval.Earlier(lo, it.BillingStart)
+		}
+	}
+	if len(active) == 0 || !lo.Before(run.Until) {
+		return
+	}
+	ms, err := st.MeterTotals(ctx, active, interval.Range{Start: lo, End: run.Until})
+	if err != nil {
+		fail(active, fmt.Errorf("load stored meter totals: %w", err))
+		return
+	}
+	byCustomer := map[string][]billing.MeterTotal{}
+	for _, m := range ms {
+		it := items[m.CustomerID]
+		if it == nil || m.Range.Start.Before(it.BillingStart) || m.Range.End.After(run.Until) {
+			continue
+		}
+		byCustomer[m.CustomerID] = append(byCustomer[m.CustomerID], m)
+	}
+	for _, id := range active {
+		it, totals := items[id], byCustomer[id]
+		if len(totals) == 0 {
+			continue
+		}
+		totals, err := unbilledMeters(ctx, feed, id, totals)
+		if err != nil {
+			it.Err = err
+			continue
+		}
+		it.Meters = append(it.Meters, totals...)
+		if err := checkMeterOverlaps(it.Meters); err != nil {
+			it.Err = err
+		}
+	}
+}
+
+// unbilledMeters drops the totals that live charged ranges of their pseudo-resources already
+// cover wholly (billed by an earlier invoice). A total that is billed only in part is kept: the
+// store refuses to bill it again and names the invoice.
+func unbilledMeters(ctx context.Context, feed store.Feed, customerID string, totals []billing.MeterTotal) ([]billing.MeterTotal, error) {
+	seen := map[string]bool{}
+	var rids []string
+	for _, m := range totals {
+		if k := meterResourceID(m); !seen[k] {
+			seen[k] = true
+			rids = append(rids, k)
+		}
+	}
+	sort.Strings(rids)
+	billed, err := feed.ResourceHistory(ctx, customerID, rids)
+	if err != nil {
+		return nil, fmt.Errorf("load billed meter ranges: %w", err)
+	}
+	charged := make(map[string]interval.Set, len(billed))
+	for _, ru := range billed {
+		charged[ru.ResourceID] = ru.Charged
+	}
+	out := totals[:0]
+	for _, m := range totals {
+		set := charged[meterResourceID(m)]
+		if len(set) > 0 && interval.NewSet(m.Range).Subtract(set).Seconds() == 0 {
+			continue // already billed
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// loadReplacedMeters gives a regenerate run's item the stored totals whose ranges the replaced
+// invoice billed (the pricing re-prices exactly those).
+func loadReplacedMeters(ctx context.Context, st store.Meters, old *invoice.Invoice, it *pipeline.Item) error {
+	if it == nil || !it.Active() {
+		return nil
+	}
+	ranges := map[string][]interval.Range{}
+	var hull interval.Range
+	for _, br := range old.Ranges {
+		if br.Kind != invoice.Charge || !isMeterResource(br.ResourceID) {
+			continue
+		}
+		ranges[br.ResourceID] = append(ranges[br.ResourceID], br.Range)
+		if hull.Empty() {
+			hull = br.Range
+		} else {
+			hull = interval.Range{Start: interval.Earlier(hull.Start, br.Range.Start), End: interval.Later(hull.End, br.Range.End)}
+		}
+	}
+	if len(ranges) == 0 {
+		return nil
+	}
+	ms, err := st.MeterTotals(ctx, []string{old.CustomerID}, hull)
+	if err != nil {
+		return fmt.Errorf("load stored meter totals of %s: %w", old.Number, err)
+	}
+	added := false
+	for _, m := range ms {
+		for _, r := range ranges[meterResourceID(m)] {
+			if r == m.Range {
+				it.Meters = append(it.Meters, m)
+				added = true
+				break
+			}
+		}
+	}
+	if added {
+		return checkMeterOverlaps(it.Meters)
+	}
+	return nil
+}
+
+// checkMeterOverlaps refuses two totals of one meter of one resource that share a second.
+func checkMeterOverlaps(ms []billing.MeterTotal) error {
+	type span struct {
+		r    interval.Range
+		name string
+	}
+	byKey := map[string][]span{}
+	for _, m := range ms {
+		name := m.Source
+		if m.ID != "" {
+			name += " id " + m.ID
+		}
+		if name == "" {
+			name = "meter total"
+		}
+		k := meterResourceID(m)
+		byKey[k] = append(byKey[k], span{m.Range, name})
+	}
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ss := byKey[k]
+		if len(ss) < 2 {
+			continue
+		}
+		sort.SliceStable(ss, func(i, j int) bool { return ss[i].r.Start.Before(ss[j].r.Start) })
+		cover := ss[0]
+		for _, s := range ss[1:] {
+			if s.r.Start.Before(cover.r.End) {
+				return fmt.Errorf("%s: the totals %s %s and %s %s overlap: a second would be billed twice",
+					k, cover.name, cover.r, s.name, s.r)
+			}
+			if s.r.End.After(cover.r.End) {
+				cover = s
+			}
+		}
+	}
+	return nil
+}
