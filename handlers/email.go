@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -53,10 +52,11 @@ type EmailConfig struct {
 //
 // # Attachments
 //
-// An invoice finalized in this run is sent with the documents the render step wrote for it
-// (Item.Files) as they are on disk. An entry sent later — retried, or left pending by an earlier
-// run — is sent with its documents rendered again from the stored invoice through the render
-// step's registry, which renders the same invoice to the same bytes.
+// Every email, whether its invoice was finalized in this run or an earlier one, carries documents
+// rendered from the invoice as the store holds it (GetInvoice), through the render step's
+// registry and file name template: the same bytes and names as the render step's files for that
+// invoice, but never read back from the output folder, which other invoices share and which
+// anyone may write to.
 //
 // Interim invoices are never emailed: config refuses the step in the interim chain, and the
 // handler refuses an interim run. A voided invoice's pending or failed entry is cancelled.
@@ -114,8 +114,12 @@ func NewEmail(env pipeline.Env, c EmailConfig) (*Email, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The same registry as the render step's, so that a document rendered again for a later
-	// send is byte for byte the one the render step wrote.
+	filename, err := render.FileTemplate(rc.Filename)
+	if err != nil {
+		return nil, fmt.Errorf("render step: filename: %w", err)
+	}
+	// The same registry and file names as the render step's, so that an attached document is
+	// byte for byte, and by name, the one the render step wrote for that invoice.
 	reg, err := RenderersFor(rc, cfg.Documents, cfg.Location())
 	if err != nil {
 		return nil, fmt.Errorf("render step: %w", err)
@@ -124,7 +128,7 @@ func NewEmail(env pipeline.Env, c EmailConfig) (*Email, error) {
 	if formats == nil {
 		formats = rc.Formats
 	}
-	h := &Email{outbox: ob, invoices: env.Store, mail: cfg.Mail, loc: cfg.Location(), filename: rc.Filename,
+	h := &Email{outbox: ob, invoices: env.Store, mail: cfg.Mail, loc: cfg.Location(), filename: filename,
 		log: env.Log, now: time.Now, tried: map[int64]int{}, rendered: map[string]content{}, runCtx: context.Background()}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -198,20 +202,16 @@ func (h *Email) Handle(ctx context.Context, b *pipeline.Batch) error {
 	}
 	now := h.now()
 	var ds []store.Delivery
-	files := map[string][]string{}
-	fresh := map[string]*invoice.Invoice{}
 	for _, it := range b.Items {
 		number := ""
 		switch {
 		case it.Active() && it.Invoice != nil && it.Invoice.Number != "":
 			number = it.Invoice.Number
-			fresh[number] = it.Invoice
 		case it.Invoiced != "" && it.Err == nil:
 			number = it.Invoiced // finalized by an earlier run, perhaps never queued
 		default:
 			continue
 		}
-		files[number] = it.Files
 		ds = append(ds, store.Delivery{Invoice: number, CustomerID: it.CustomerID, To: it.Customer.Contacts, Bcc: h.mail.Bcc, CreatedAt: now})
 	}
 	if len(ds) == 0 {
@@ -227,7 +227,7 @@ func (h *Email) Handle(ctx context.Context, b *pipeline.Batch) error {
 		if d.State != store.DeliveryPending || d.NextAttempt.After(now) {
 			continue // sent, failed, waiting for its backoff (Finish) …
 		}
-		if err := h.deliver(ctx, s, d, fresh[d.Invoice], files[d.Invoice]); err != nil {
+		if err := h.deliver(ctx, s, d); err != nil {
 			return err
 		}
 	}
@@ -265,7 +265,7 @@ func (h *Email) Flush(ctx context.Context) error {
 				}
 				continue
 			}
-			if err := h.deliver(ctx, s, d, nil, nil); err != nil {
+			if err := h.deliver(ctx, s, d); err != nil {
 				return err
 			}
 			wait = now // look again at once: what was just tried may be due again
@@ -295,17 +295,12 @@ func (h *Email) triedThisRun(id int64) int {
 	return h.tried[id]
 }
 
-// deliver sends one pending entry. inv and files are the invoice and its documents when this
-// run made them; otherwise the invoice is loaded and its documents rendered again. It returns an
-// error only when the store fails.
-func (h *Email) deliver(ctx context.Context, s *mailer.Session, d store.Delivery, inv *invoice.Invoice, files []string) error {
-	stored := inv == nil
-	if stored {
-		var err error
-		if inv, err = h.invoices.GetInvoice(ctx, d.Invoice); err != nil {
-			return fmt.Errorf("email %s: %w", d.Invoice, err)
-		}
-		files = nil // documents on disk may be older than the invoice: render again
+// deliver sends one pending entry, with the invoice and its documents as the store holds them.
+// It returns an error only when the store fails.
+func (h *Email) deliver(ctx context.Context, s *mailer.Session, d store.Delivery) error {
+	inv, err := h.invoices.GetInvoice(ctx, d.Invoice)
+	if err != nil {
+		return fmt.Errorf("email %s: %w", d.Invoice, err)
 	}
 	if inv.Status == invoice.Void || inv.Kind == invoice.Interim {
 		err := h.outbox.CancelDelivery(ctx, d.ID, "invoice "+string(inv.Status)+", not sent", h.now())
@@ -330,7 +325,7 @@ func (h *Email) deliver(ctx context.Context, s *mailer.Session, d store.Delivery
 	h.mu.Unlock()
 	log := h.log.With("outbox", d.ID, "invoice", d.Invoice, "message_id", claimed.MessageID, "attempt", claimed.Attempts)
 	var sendErr error
-	msg, buildErr := h.message(claimed, inv, files, stored)
+	msg, buildErr := h.message(claimed, inv)
 	if buildErr == nil {
 		sendErr = s.Send(ctx, msg)
 	}
@@ -387,14 +382,14 @@ func (h *Email) outcome(d store.Delivery, msg *gomail.Msg, buildErr, sendErr err
 	return o
 }
 
-// message builds the email of a claimed entry; stored says inv was loaded from the store (see
-// content). Every error is permanent for this entry until an
-// operator changes something (an address, a contact, a template).
-func (h *Email) message(d store.Delivery, inv *invoice.Invoice, files []string, stored bool) (*gomail.Msg, error) {
+// message builds the email of a claimed entry for the stored invoice inv. Every error is
+// permanent for this entry until an operator changes something (an address, a contact, a
+// template).
+func (h *Email) message(d store.Delivery, inv *invoice.Invoice) (*gomail.Msg, error) {
 	if len(d.To) == 0 {
 		return nil, fmt.Errorf("customer %s has no billing contact: add one, then `bilean outbox retry %d`", d.CustomerID, d.ID)
 	}
-	c, err := h.content(inv, files, stored)
+	c, err := h.content(inv)
 	if err != nil {
 		return nil, err
 	}
@@ -433,19 +428,17 @@ type content struct {
 	atts []attachment
 }
 
-// content renders the email of inv with the documents of files (see attachments). When inv was
-// loaded from the store (stored), its documents are rendered again, once per run while the entry
-// waits for another attempt (see Email.rendered). The attached bytes are only read, never changed.
-func (h *Email) content(inv *invoice.Invoice, files []string, stored bool) (content, error) {
-	if stored {
-		h.mu.Lock()
-		c, ok := h.rendered[inv.Number]
-		h.mu.Unlock()
-		if ok {
-			return c, nil
-		}
+// content renders the email of the stored invoice inv and its documents, once per run while the
+// entry waits for another attempt (see Email.rendered). The attached bytes are only read, never
+// changed.
+func (h *Email) content(inv *invoice.Invoice) (content, error) {
+	h.mu.Lock()
+	c, ok := h.rendered[inv.Number]
+	h.mu.Unlock()
+	if ok {
+		return c, nil
 	}
-	atts, err := h.attachments(inv, files)
+	atts, err := h.attachments(inv)
 	if err != nil {
 		return content{}, err
 	}
@@ -458,29 +451,18 @@ func (h *Email) content(inv *invoice.Invoice, files []string, stored bool) (cont
 	if err != nil {
 		return content{}, err
 	}
-	c := content{EmailContent: ec, atts: atts}
-	if stored {
-		h.mu.Lock()
-		h.rendered[inv.Number] = c
-		h.mu.Unlock()
-	}
+	c = content{EmailContent: ec, atts: atts}
+	h.mu.Lock()
+	h.rendered[inv.Number] = c
+	h.mu.Unlock()
 	return c, nil
 }
 
-// attachments returns the documents of the attached formats: the file this run's render step
-// wrote when there is one, else the document rendered again from the stored invoice.
-func (h *Email) attachments(inv *invoice.Invoice, files []string) ([]attachment, error) {
+// attachments renders the documents of the attached formats from the stored invoice inv, named
+// as the render step names their files.
+func (h *Email) attachments(inv *invoice.Invoice) ([]attachment, error) {
 	out := make([]attachment, 0, len(h.renderers))
 	for _, r := range h.renderers {
-		ext := "." + r.Extension()
-		if path := fileWithExt(files, ext); path != "" {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return nil, fmt.Errorf("attach %s: %w", path, err)
-			}
-			out = append(out, attachment{filepath.Base(path), b})
-			continue
-		}
 		name, err := render.FileName(h.filename, inv, r.Extension(), h.loc)
 		if err != nil {
 			return nil, fmt.Errorf("attach %s: %w", r.Format(), err)
@@ -492,15 +474,6 @@ func (h *Email) attachments(inv *invoice.Invoice, files []string) ([]attachment,
 		out = append(out, attachment{name, buf.Bytes()})
 	}
 	return out, nil
-}
-
-func fileWithExt(files []string, ext string) string {
-	for _, f := range files {
-		if strings.EqualFold(filepath.Ext(f), ext) {
-			return f
-		}
-	}
-	return ""
 }
 
 // contentType names the media type of an attached document.

@@ -44,11 +44,42 @@ type mailHarness struct {
 // emails it through 127.0.0.1:port with plain SMTP and short backoffs.
 func newMailHarness(t *testing.T, port string) *mailHarness {
 	t.Helper()
+	return newMailHarnessWith(t, port, harnessOptions{})
+}
+
+// harnessOptions change newMailHarness's configuration and customers.
+type harnessOptions struct {
+	// render is the render step's configuration besides its dir, as YAML flow mapping entries;
+	// "formats: [csv]" when empty.
+	render string
+	// numbering is numbering.format, the default when empty.
+	numbering string
+	// customers replace p1 and p2.
+	customers []billing.Customer
+	// afterRender, when set, is a step put between render and email.
+	afterRender string
+}
+
+// newMailHarnessWith is newMailHarness with options.
+func newMailHarnessWith(t *testing.T, port string, o harnessOptions) *mailHarness {
+	t.Helper()
+	if o.render == "" {
+		o.render = "formats: [csv]"
+	}
+	after := ""
+	if o.afterRender != "" {
+		after = "\n    - " + o.afterRender
+	}
+	numbering := ""
+	if o.numbering != "" {
+		numbering = fmt.Sprintf("numbering: {format: %q}", o.numbering)
+	}
 	dir := t.TempDir()
 	h := &mailHarness{t: t, dir: dir, dbPath: filepath.Join(dir, "bilean.db")}
 	h.reopen()
 	cfg, err := config.Parse("email_test.yaml", []byte(fmt.Sprintf(`
 billing: {tax_rate: "0.20"}
+%s
 pipeline:
   workers: 1
   scheduled:
@@ -57,7 +88,7 @@ pipeline:
     - rule
     - invoice_calculation
     - finalizing
-    - render: {formats: [csv], dir: %q}
+    - render: {dir: %q, %s}%s
     - email
   interim: [subscription_feeding, subscription_tree, rule, invoice_calculation]
 mail:
@@ -71,7 +102,7 @@ mail:
   max_attempts: 5
   reconcile_after: 1ms
   retry: {attempts_per_run: 2, backoff: 20ms, max_backoff: 50ms}
-`, filepath.Join(dir, "invoices"), port)))
+`, numbering, filepath.Join(dir, "invoices"), o.render, after, port)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +118,9 @@ mail:
 			Contacts: []string{"anna@zurich.example", "Bob Builder <bob@zurich.example>"}},
 		{ID: "p2", Name: "株式会社 Example", Currency: "EUR", TaxRate: decimal.MustParse("0.20"), Status: billing.Active,
 			Contacts: []string{"billing@p2.example"}},
+	}
+	if o.customers != nil {
+		cs = o.customers
 	}
 	if err := h.st.PutCustomers(ctx, cs); err != nil {
 		t.Fatal(err)

@@ -1,12 +1,14 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bilean/bilean/config"
@@ -25,7 +27,9 @@ type RenderConfig struct {
 	// Dir is the output folder, created when missing. Defaults to var/invoices.
 	Dir string `yaml:"dir"`
 	// Filename is the file name template (see render.FileName). Defaults to
-	// {customer}-{start}-{end}.{ext}.
+	// {customer}-{start}-{end}-{number}.{ext}. The invoice number is always part of the name:
+	// a template without {number} gets "-{number}" before its extension (render.FileTemplate);
+	// a template without {ext} is refused when several formats are written.
 	Filename string `yaml:"filename"`
 	// CSV configures the CSV documents.
 	CSV struct {
@@ -35,11 +39,25 @@ type RenderConfig struct {
 }
 
 // Render writes each finished invoice's documents. Files are written to a temporary name and
-// renamed, so a reader never sees half a document.
+// then linked into place without replacing anything, so a reader never sees half a document and
+// no document is ever overwritten.
+//
+// # One file, one invoice
+//
+// File names are unique by construction: the invoice number is always part of the name (see
+// render.FileTemplate). As a second line of defence, every document has an owner record,
+// OwnersDir/NAME holding the number of the invoice it belongs to, created (atomically, with a
+// hard link that fails when the record exists) before the document is written. A path whose
+// record names another invoice — in this run, an earlier one, or another process sharing the
+// folder — or that holds a file with no record which is not this invoice's document byte for
+// byte, fails the customer with a CollisionError before any of its documents is written. Such a
+// customer is not emailed; a rerun finds the same record and fails it again, until an operator
+// changes the template or moves the file away.
 //
 // A run that stopped after storing invoices but before writing their documents is completed by
 // the next run: for a customer already invoiced for the period whose document is missing, the
-// stored invoice is rendered again.
+// stored invoice is rendered again (the same stored invoice renders the same bytes). A document
+// already there whose record names the invoice is left as it is.
 type Render struct {
 	invoices  store.Invoices
 	dir       string
@@ -47,6 +65,9 @@ type Render struct {
 	loc       *time.Location
 	renderers []render.Renderer
 }
+
+// OwnersDir is the hidden folder, inside the output folder, of the documents' owner records.
+const OwnersDir = ".bilean-owners"
 
 var _ pipeline.Handler = (*Render)(nil)
 
@@ -74,13 +95,18 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		h := &Render{invoices: env.Store, dir: c.Dir, filename: c.Filename, loc: loc}
+		h := &Render{invoices: env.Store, dir: c.Dir, loc: loc}
+		var exts []string
 		for _, f := range c.Formats {
 			r, err := reg.Lookup(f)
 			if err != nil {
 				return nil, fmt.Errorf("formats: %w", err)
 			}
 			h.renderers = append(h.renderers, r)
+			exts = append(exts, r.Extension())
+		}
+		if h.filename, err = render.FileTemplate(c.Filename, exts...); err != nil {
+			return nil, fmt.Errorf("filename: %w", err)
 		}
 		return h, nil
 	})
@@ -127,7 +153,7 @@ func RenderersFor(c RenderConfig, docs config.Documents, loc *time.Location) (*r
 // Handle writes the documents of the batch's finished invoices, and the missing documents of
 // invoices an earlier run stored.
 func (h *Render) Handle(ctx context.Context, b *pipeline.Batch) error {
-	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(h.dir, OwnersDir), 0o755); err != nil {
 		return fmt.Errorf("create output folder: %w", err)
 	}
 	for _, it := range b.Items {
@@ -154,59 +180,200 @@ func (h *Render) Handle(ctx context.Context, b *pipeline.Batch) error {
 	return nil
 }
 
-// missing reports whether any document of the invoice is absent from the output folder.
+// missing reports whether any document of the invoice is absent from the output folder, or is
+// not recorded as the invoice's own.
 func (h *Render) missing(inv *invoice.Invoice) bool {
 	for _, r := range h.renderers {
 		name, err := render.FileName(h.filename, inv, r.Extension(), h.loc)
 		if err != nil {
-			return false
+			return true // write reports it
 		}
-		if _, err := os.Stat(filepath.Join(h.dir, name)); errors.Is(err, fs.ErrNotExist) {
+		if o, err := h.owner(name); err != nil || o != inv.Number {
+			return true
+		}
+		if _, err := os.Lstat(filepath.Join(h.dir, name)); err != nil {
 			return true
 		}
 	}
 	return false
 }
 
-// write renders every format of inv; with onlyMissing it leaves existing files alone.
+// owner returns the invoice number the owner record of the document name holds, "" when there
+// is none.
+func (h *Render) owner(name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(h.dir, OwnersDir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// claim creates the owner record of the document name for the invoice number, unless there is
+// one; it returns the number the record holds afterwards.
+func (h *Render) claim(name, number string) (string, error) {
+	ok, err := createNew(filepath.Join(h.dir, OwnersDir, name), []byte(number+"\n"))
+	if err != nil || ok {
+		return number, err
+	}
+	return h.owner(name)
+}
+
+// document is one file of an invoice about to be written.
+type document struct {
+	name, path string
+	data       []byte
+	claim      bool // the owner record is to be created
+	write      bool // the file is to be written
+}
+
+// CollisionError says that a document of an invoice would be written to a path that belongs to
+// another invoice, or holds a file that is not the invoice's document.
+type CollisionError struct {
+	Path string
+	// Invoice and Customer are the invoice being rendered; Other is the invoice the path's owner
+	// record names, empty when the path holds a file with no record.
+	Invoice, Customer, Other string
+}
+
+func (e *CollisionError) Error() string {
+	if e.Other != "" {
+		return fmt.Sprintf("render %s (customer %s): %s is the document of %s: two invoices get one file name; "+
+			"nothing written, no document overwritten: make the render step's filename tell them apart (e.g. end it in -{number}.{ext})",
+			e.Invoice, e.Customer, e.Path, e.Other)
+	}
+	return fmt.Sprintf("render %s (customer %s): %s already exists and is not this invoice's document; "+
+		"nothing written, no document overwritten: move it away and run again", e.Invoice, e.Customer, e.Path)
+}
+
+// write renders every format of inv; with onlyMissing it leaves alone the documents that are
+// there and recorded as the invoice's. Every check — names, owner records, files already in the
+// folder — is made before the first record or file is written; a failed check fails the item.
 func (h *Render) write(it *pipeline.Item, inv *invoice.Invoice, onlyMissing bool) error {
+	docs := make([]document, 0, len(h.renderers))
 	for _, r := range h.renderers {
 		name, err := render.FileName(h.filename, inv, r.Extension(), h.loc)
 		if err != nil {
 			it.Err = fmt.Errorf("render %s for %s: %w", r.Format(), it.CustomerID, err)
 			return nil
 		}
-		path := filepath.Join(h.dir, name)
-		if onlyMissing {
-			if _, err := os.Stat(path); err == nil {
-				continue
+		docs = append(docs, document{name: name, path: filepath.Join(h.dir, name), write: true})
+	}
+	collision := func(d document, other string) error {
+		it.Err = &CollisionError{Path: d.path, Invoice: inv.Number, Customer: inv.CustomerID, Other: other}
+		return nil
+	}
+	for i := range docs {
+		d := &docs[i]
+		o, err := h.owner(d.name)
+		if err != nil {
+			return fmt.Errorf("render %s: owner record: %w", d.path, err)
+		}
+		if o != "" && o != inv.Number {
+			return collision(*d, o)
+		}
+		d.claim = o == ""
+		_, err = os.Lstat(d.path)
+		exists := err == nil
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("render %s: %w", d.path, err)
+		}
+		if exists && !d.claim {
+			d.write = false // recorded as this invoice's: left as it is
+			continue
+		}
+		if d.data, err = h.render(h.renderers[i], inv); err != nil {
+			return fmt.Errorf("render %s: %w", d.path, err)
+		}
+		if exists {
+			// No record (a file put there, or a folder from before owner records): it is
+			// this invoice's only if it holds exactly this invoice's document.
+			same, err := sameFile(d.path, d.data)
+			if err != nil {
+				return fmt.Errorf("render %s: %w", d.path, err)
+			}
+			if !same {
+				return collision(*d, "")
+			}
+			d.write = false
+		}
+	}
+	for _, d := range docs {
+		if d.claim {
+			o, err := h.claim(d.name, inv.Number)
+			if err != nil {
+				return fmt.Errorf("render %s: owner record: %w", d.path, err)
+			}
+			if o != inv.Number {
+				return collision(d, o) // claimed by another invoice since the check above
 			}
 		}
-		if err := writeAtomic(path, func(f *os.File) error { return r.Render(f, inv) }); err != nil {
-			return fmt.Errorf("render %s: %w", path, err)
+		if !d.write {
+			if !onlyMissing {
+				it.Files = append(it.Files, d.path)
+			}
+			continue
 		}
-		it.Files = append(it.Files, path)
+		same, err := createNew(d.path, d.data)
+		if err != nil {
+			return fmt.Errorf("render %s: %w", d.path, err)
+		}
+		if !same {
+			return collision(d, "") // a file appeared since the check above, and was left alone
+		}
+		it.Files = append(it.Files, d.path)
 	}
 	return nil
 }
 
-// writeAtomic writes a file through a temporary name in the same folder and renames it.
-func writeAtomic(path string, write func(*os.File) error) (err error) {
+// render renders one document of inv in memory.
+func (h *Render) render(r render.Renderer, inv *invoice.Invoice) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := r.Render(&buf, inv); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// createNew writes data to path through a temporary file in the same folder, then links it into
+// place, which fails rather than replace a file that appeared meanwhile. It reports whether path
+// holds data afterwards: false means another file was there, and was left as it is.
+func createNew(path string, data []byte) (bool, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
-		return err
+		return false, err
 	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
 		_ = f.Close()
-		return err
+		return false, err
 	}
-	if err = f.Close(); err != nil {
-		return err
+	if err := f.Close(); err != nil {
+		return false, err
 	}
-	return os.Rename(f.Name(), path)
+	err = os.Link(tmp, path)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		// No hard links here (some network or FUSE file systems): rename, which replaces, so
+		// look first; the window between the two is what such a file system allows.
+		if _, serr := os.Lstat(path); !errors.Is(serr, fs.ErrNotExist) {
+			return sameFile(path, data)
+		}
+		return true, os.Rename(tmp, path)
+	}
+	return sameFile(path, data)
+}
+
+// sameFile reports whether the file at path holds data.
+func sameFile(path string, data []byte) (bool, error) {
+	existing, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(existing, data), nil
 }

@@ -6,7 +6,8 @@
 //   - no renderer recomputes money: every amount printed is a field of the invoice or of one of
 //     its lines, printed as stored (amounts keep the scale the invoice gave them);
 //   - output is deterministic: the same invoice and options give byte-identical documents;
-//   - a file name never leaves the output directory, whatever the customer id or name holds.
+//   - a file name never leaves the output directory, whatever the customer id or name holds,
+//     and always holds the invoice number (see FileTemplate).
 //
 // CSV injection. A spreadsheet treats a cell that begins with =, +, -, @, a tab or a carriage
 // return as a formula. Cells that carry user data (customer ids and names, resource ids and
@@ -22,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -100,10 +102,130 @@ func (reg *Registry) Formats() []string {
 }
 
 // DefaultFileName is the file name template used when none is configured.
-const DefaultFileName = "{customer}-{start}-{end}.{ext}"
+const DefaultFileName = "{customer}-{start}-{end}-{number}.{ext}"
 
 // placeholders are the names FileName understands, in documentation order.
 var placeholders = []string{"customer", "customer_name", "number", "start", "end", "period", "ext"}
+
+// namePart is a piece of a file name template: literal text or a placeholder's name.
+type namePart struct {
+	text        string
+	placeholder bool
+}
+
+// parseTemplate splits a file name template into literal text and placeholders.
+func parseTemplate(template string) ([]namePart, error) {
+	var out []namePart
+	rest := template
+	for rest != "" {
+		i := strings.IndexAny(rest, "{}")
+		if i < 0 {
+			out = append(out, namePart{text: rest})
+			break
+		}
+		if rest[i] == '}' {
+			return nil, errors.New("unbalanced '}'")
+		}
+		if i > 0 {
+			out = append(out, namePart{text: rest[:i]})
+		}
+		j := strings.IndexAny(rest[i+1:], "{}")
+		if j < 0 || rest[i+1+j] != '}' {
+			return nil, errors.New("unbalanced '{'")
+		}
+		name := rest[i+1 : i+1+j]
+		if !slices.Contains(placeholders, name) {
+			return nil, fmt.Errorf("unknown placeholder {%s}, want {%s}", name, strings.Join(placeholders, "}, {"))
+		}
+		out = append(out, namePart{text: name, placeholder: true})
+		rest = rest[i+1+j+1:]
+	}
+	return out, nil
+}
+
+// effective returns the template FileName applies for a configured one, parsed: DefaultFileName
+// for "", and "-{number}" inserted before the extension (the first dot after the last
+// placeholder other than {ext}), or appended when there is none, when the template lacks
+// {number}. Literal text with a path separator, ".." or a leading dot is
+// an error.
+func effective(template string) (string, []namePart, error) {
+	if template == "" {
+		template = DefaultFileName
+	}
+	parts, err := parseTemplate(template)
+	if err != nil {
+		return "", nil, err
+	}
+	for i, p := range parts {
+		switch {
+		case p.placeholder:
+		case strings.ContainsAny(p.text, `/\`+"\x00"):
+			return "", nil, fmt.Errorf("%q has a path separator", p.text)
+		case strings.Contains(p.text, ".."):
+			return "", nil, fmt.Errorf("%q contains \"..\"", p.text)
+		case i == 0 && strings.HasPrefix(p.text, "."):
+			return "", nil, errors.New("starts with a dot")
+		}
+	}
+	if slices.Contains(parts, namePart{text: "number", placeholder: true}) {
+		return template, parts, nil
+	}
+	// Before the extension: the first dot after the last placeholder other than {ext}.
+	at, dot := len(parts), 0
+	for i := len(parts) - 1; i >= 0 && (!parts[i].placeholder || parts[i].text == "ext"); i-- {
+		if j := strings.IndexByte(parts[i].text, '.'); !parts[i].placeholder && j >= 0 {
+			at, dot = i, j
+		}
+	}
+	number := namePart{text: "number", placeholder: true}
+	var out []namePart
+	out = append(out, parts[:min(at, len(parts))]...)
+	if at < len(parts) {
+		if dot > 0 {
+			out = append(out, namePart{text: parts[at].text[:dot]})
+		}
+		out = append(out, namePart{text: "-"}, number, namePart{text: parts[at].text[dot:]})
+		out = append(out, parts[at+1:]...)
+	} else {
+		out = append(out, namePart{text: "-"}, number)
+	}
+	var b strings.Builder
+	for _, p := range out {
+		if p.placeholder {
+			b.WriteString("{" + p.text + "}")
+		} else {
+			b.WriteString(p.text)
+		}
+	}
+	return b.String(), out, nil
+}
+
+// FileTemplate checks a configured file name template (filename) for documents with the
+// extensions exts, and returns the template FileName applies, so that a bad template stops
+// start-up rather than every invoice of a run.
+//
+// File names are unique by construction: the invoice number is always part of the name. A
+// template without {number} gets "-{number}" before its extension (the first dot after the last
+// placeholder other than {ext}; at its end when there is none): "{customer_name}-{period}.{ext}"
+// becomes "{customer_name}-{period}-{number}.{ext}", "{customer}.csv" "{customer}-{number}.csv". A
+// template without {ext} is refused when exts holds more than one extension (the formats would
+// share one file), and so is literal text with a path separator, ".." or a leading dot.
+func FileTemplate(template string, exts ...string) (string, error) {
+	eff, segs, err := effective(template)
+	if err != nil {
+		return "", fmt.Errorf("file name template %q: %w", template, err)
+	}
+	distinct := map[string]bool{}
+	for _, e := range exts {
+		distinct[strings.ToLower(strings.TrimPrefix(e, "."))] = true
+	}
+	if len(distinct) > 1 && !slices.Contains(segs, namePart{text: "ext", placeholder: true}) {
+		sorted := slices.Sorted(maps.Keys(distinct))
+		return "", fmt.Errorf("file name template %q has no {ext}: the %s documents of an invoice would all be written to one file",
+			template, strings.Join(sorted, ", "))
+	}
+	return eff, nil
+}
 
 // FileName builds a document's file name from template ("" means DefaultFileName) for inv and
 // a renderer's extension ext. Placeholders: {customer} (id), {customer_name} (the id when the
@@ -111,20 +233,29 @@ var placeholders = []string{"customer", "customer_name", "number", "start", "end
 // period's dates as YYYY-MM-DD in loc, end exclusive), {period} (YYYY-MM of the start in loc)
 // and {ext}. loc is the billing timezone the period was cut in; nil means UTC.
 //
+// The invoice number is always part of the name: a template without {number} gets it as
+// FileTemplate says. Two invoices therefore never share a name unless their numbers or the
+// template's other values sanitise to the same text; the render step refuses such a collision.
+//
 // Every substituted value is sanitised: only letters, digits, '-', '_' and '.' are kept, other
 // characters become '_', runs of dots or underscores shrink to one and dots and underscores
 // are trimmed from both ends. The result has no path separator, no "..", no leading dot and at
 // most 255 bytes; a template that would break this, an unknown placeholder or an unbalanced
-// brace is an error. Distinct odd ids may sanitise to the same name ("a/b", "a_b").
+// brace is an error. Distinct odd ids may sanitise to the same text ("a/b", "a_b"): the number
+// in the name tells their invoices apart.
 func FileName(template string, inv *invoice.Invoice, ext string, loc *time.Location) (string, error) {
-	if template == "" {
-		template = DefaultFileName
-	}
 	if inv == nil {
 		return "", errors.New("file name: no invoice")
 	}
 	if loc == nil {
 		loc = time.UTC
+	}
+	if template == "" {
+		template = DefaultFileName
+	}
+	_, segs, err := effective(template)
+	if err != nil {
+		return "", fmt.Errorf("file name template %q: %w", template, err)
 	}
 	value := func(name string) (string, error) {
 		switch name {
@@ -162,32 +293,16 @@ func FileName(template string, inv *invoice.Invoice, ext string, loc *time.Locat
 		}
 	}
 	var b strings.Builder
-	rest := template
-	for rest != "" {
-		i := strings.IndexAny(rest, "{}")
-		if i < 0 {
-			b.WriteString(rest)
-			break
+	for _, s := range segs {
+		if !s.placeholder {
+			b.WriteString(s.text)
+			continue
 		}
-		if rest[i] == '}' {
-			return "", fmt.Errorf("file name template %q: unbalanced '}'", template)
-		}
-		b.WriteString(rest[:i])
-		j := strings.IndexAny(rest[i+1:], "{}")
-		if j < 0 || rest[i+1+j] != '}' {
-			return "", fmt.Errorf("file name template %q: unbalanced '{'", template)
-		}
-		name := rest[i+1 : i+1+j]
-		if !slices.Contains(placeholders, name) {
-			return "", fmt.Errorf("file name template %q: unknown placeholder {%s}, want {%s}", template, name,
-				strings.Join(placeholders, "}, {"))
-		}
-		v, err := value(name)
+		v, err := value(s.text)
 		if err != nil {
-			return "", fmt.Errorf("file name template %q: {%s}: %w", template, name, err)
+			return "", fmt.Errorf("file name template %q: {%s}: %w", template, s.text, err)
 		}
 		b.WriteString(sanitize(v))
-		rest = rest[i+1+j+1:]
 	}
 	name := b.String()
 	switch {

@@ -244,18 +244,18 @@ func TestFileName(t *testing.T) {
 		loc                      *time.Location
 		want                     string
 	}{
-		{template: "", want: "4f2a9c0e1b7d4e8f9a6b3c2d1e0f9a8b-2026-10-01-2026-11-01.csv"},
+		{template: "", want: "4f2a9c0e1b7d4e8f9a6b3c2d1e0f9a8b-2026-10-01-2026-11-01-INV-2026-000123.csv"},
 		{template: "{number}_{period}.{ext}", want: "INV-2026-000123_2026-10.csv"},
-		{template: "{customer_name} {period}.{ext}", want: "ACME_the_GmbH 2026-10.csv"},
+		{template: "{customer_name} {period}.{ext}", want: "ACME_the_GmbH 2026-10-INV-2026-000123.csv"},
 		// The period of a Berlin customer starts at 22:00 UTC the day before.
-		{template: "{start}-{end}-{period}.{ext}", period: berlinOct, loc: berlin, want: "2026-10-01-2026-11-01-2026-10.csv"},
-		{template: "{start}.{ext}", period: berlinOct, want: "2026-09-30.csv"},
+		{template: "{start}-{end}-{period}_{number}.{ext}", period: berlinOct, loc: berlin, want: "2026-10-01-2026-11-01-2026-10_INV-2026-000123.csv"},
+		{template: "{start}.{ext}", period: berlinOct, want: "2026-09-30-INV-2026-000123.csv"},
 		// Malicious ids never leave the directory.
-		{template: "", customer: "../../etc/passwd", want: "etc_passwd-2026-10-01-2026-11-01.csv"},
-		{template: "{customer}.{ext}", customer: "..", want: "_.csv"},
-		{template: "{customer}.{ext}", customer: ".hidden/../..\\x", want: "hidden_._._x.csv"},
-		{template: "{customer_name}.{ext}", name: "/", want: "_.csv"},
-		{template: "{customer_name}.{ext}", name: "Ärzte\x00 & Co. KG", want: "Ärzte_Co._KG.csv"},
+		{template: "", customer: "../../etc/passwd", want: "etc_passwd-2026-10-01-2026-11-01-INV-2026-000123.csv"},
+		{template: "{customer}.{ext}", customer: "..", want: "_-INV-2026-000123.csv"},
+		{template: "{number}-{customer}.{ext}", customer: ".hidden/../..\\x", want: "INV-2026-000123-hidden_._._x.csv"},
+		{template: "{customer_name}.{ext}", name: "/", want: "_-INV-2026-000123.csv"},
+		{template: "{customer_name}.{ext}", name: "Ärzte\x00 & Co. KG", want: "Ärzte_Co._KG-INV-2026-000123.csv"},
 	} {
 		inv := *inv
 		if tc.customer != "" {
@@ -276,9 +276,9 @@ func TestFileName(t *testing.T) {
 		{"{customer}-{month}.{ext}", `file name template "{customer}-{month}.{ext}": unknown placeholder {month}, want {customer}, {customer_name}, {number}, {start}, {end}, {period}, {ext}`},
 		{"{customer.{ext}", `file name template "{customer.{ext}": unbalanced '{'`},
 		{"customer}.csv", `file name template "customer}.csv": unbalanced '}'`},
-		{"out/{customer}.{ext}", `file name template "out/{customer}.{ext}": gives "out/4f2a9c0e1b7d4e8f9a6b3c2d1e0f9a8b.csv", which has a path separator`},
-		{".{customer}", `file name template ".{customer}": gives ".4f2a9c0e1b7d4e8f9a6b3c2d1e0f9a8b", which starts with a dot`},
-		{"{customer}..{ext}", `file name template "{customer}..{ext}": gives "4f2a9c0e1b7d4e8f9a6b3c2d1e0f9a8b..csv", which contains ".."`},
+		{"out/{customer}.{ext}", `file name template "out/{customer}.{ext}": "out/" has a path separator`},
+		{".{customer}", `file name template ".{customer}": starts with a dot`},
+		{"{customer}..{ext}", `file name template "{customer}..{ext}": ".." contains ".."`},
 	} {
 		if _, err := FileName(tc.template, inv, "csv", nil); err == nil || err.Error() != tc.want {
 			t.Errorf("FileName(%q) = %v, want %s", tc.template, err, tc.want)
@@ -289,5 +289,53 @@ func TestFileName(t *testing.T) {
 	if _, err := FileName("{number}.{ext}", &draft, "csv", nil); err == nil ||
 		err.Error() != `file name template "{number}.{ext}": {number}: the invoice has no number yet` {
 		t.Errorf("draft: %v", err)
+	}
+}
+
+// TestFileTemplate: the invoice number is always part of a file name. A template without
+// {number} gets it before the extension; a template that would put several formats, or two
+// invoices that differ only in their number, into one file is refused.
+func TestFileTemplate(t *testing.T) {
+	inv := sample(t)
+	other := *inv
+	other.Number = "INV-2026-000124"
+	for _, tc := range []struct {
+		template string
+		exts     []string
+		want     string // the effective template, or the error
+	}{
+		{"", []string{"csv", "pdf", "xlsx"}, DefaultFileName},
+		{"{customer_name}-{period}.{ext}", []string{"csv"}, "{customer_name}-{period}-{number}.{ext}"},
+		{"{customer}.csv", []string{"csv"}, "{customer}-{number}.csv"},
+		{"{customer}.{ext}.gz", []string{"csv", "pdf"}, "{customer}-{number}.{ext}.gz"},
+		{"{customer}_final.{ext}", nil, "{customer}_final-{number}.{ext}"},
+		{"{start}.{end}", nil, "{start}.{end}-{number}"},
+		{"invoice.{ext}", nil, "invoice-{number}.{ext}"},
+		{"{number}", []string{"csv"}, "{number}"},
+		{"{period}/{number}.{ext}", nil, `file name template "{period}/{number}.{ext}": "/" has a path separator`},
+		{"{customer}.csv", []string{"csv", "pdf"}, `file name template "{customer}.csv" has no {ext}: the csv, pdf documents of an invoice would all be written to one file`},
+		{"{customer}-{month}.{ext}", nil, `file name template "{customer}-{month}.{ext}": unknown placeholder {month}, want {customer}, {customer_name}, {number}, {start}, {end}, {period}, {ext}`},
+	} {
+		got, err := FileTemplate(tc.template, tc.exts...)
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("FileTemplate(%q, %v) = %q, want %q", tc.template, tc.exts, got, tc.want)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		// FileName applies the same rule to the configured template: two invoices that differ
+		// only in their number get two names, each with its number.
+		a, errA := FileName(tc.template, inv, "csv", nil)
+		b, errB := FileName(tc.template, &other, "csv", nil)
+		if errA != nil || errB != nil || a == b || !strings.Contains(a, inv.Number) || !strings.Contains(b, other.Number) {
+			t.Errorf("FileName(%q): %q (%v) and %q (%v), want two names holding their numbers", tc.template, a, errA, b, errB)
+		}
+		if viaEffective, err := FileName(got, inv, "csv", nil); err != nil || viaEffective != a {
+			t.Errorf("FileName(%q) = %q (%v), FileName(%q) = %q: want the same", got, viaEffective, err, tc.template, a)
+		}
 	}
 }
