@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/interval"
@@ -67,7 +68,13 @@ writes the invoices under DIR/invoices. The same generator feeds the tests and b
 			if err != nil {
 				return err
 			}
-			files, _ := filepath.Glob(filepath.Join(out, "*"))
+			all, _ := filepath.Glob(filepath.Join(out, "*"))
+			var files []string
+			for _, f := range all {
+				if !strings.HasPrefix(filepath.Base(f), ".") { // .bilean-owners: render's bookkeeping
+					files = append(files, f)
+				}
+			}
 			sort.Strings(files)
 			fmt.Fprintf(cmd.OutOrStdout(), "\n%d invoice files in %s, e.g.:\n", len(files), out)
 			for i, f := range files {
