@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +24,8 @@ func init() {
 		Case{"EventsQuarantineKeepsEachBodyOnce", testEventsQuarantine},
 		Case{"EventsBatchMixesNewAndKnownResources", testEventsMixedBatch},
 		Case{"EventsMarkBalancesStaleOncePerBatch", testEventsMarkBalances},
+		Case{"EventsRefuseWhatEitherStoreCannotHold", testEventsRefuseUnstorable},
+		Case{"EventsQuarantineStoresAnyText", testEventsQuarantineAnyText},
 	)
 }
 
@@ -332,5 +336,90 @@ func testEventsMarkBalances(t *testing.T, st store.Store) {
 	recordEvents(t, es, store.EventBatch{Events: []notification.Event{open}})
 	if m := marks(); m != after {
 		t.Errorf("burn mark %d → %d after a batch of duplicates: want it unchanged", after, m)
+	}
+}
+
+// testEventsRefuseUnstorable: an event with a NUL or a control character in a text field, an id
+// over store.EventLimits or a time outside store.EventTimeRange is refused by every backend,
+// before anything of its batch is written (PostgreSQL used to fail the commit with SQLSTATE
+// 22021 or 54000 where the embedded store accepted it). The limits themselves are accepted.
+func testEventsRefuseUnstorable(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	seed(t, st)
+	good := ev("good", notification.Open, 0, "m1.small")
+	bad := map[string]func(e *notification.Event){
+		"NUL in the resource id":     func(e *notification.Event) { e.ResourceID = "abc\x00def" },
+		"8192-byte resource id":      func(e *notification.Event) { e.ResourceID = strings.Repeat("x", 8192) },
+		"escape in the resource id":  func(e *notification.Event) { e.ResourceID = "srv\x1b[31m" },
+		"NUL in the message id":      func(e *notification.Event) { e.MessageID = "m\x00" },
+		"long message id":            func(e *notification.Event) { e.MessageID = strings.Repeat("m", store.EventLimits.MessageID+1) },
+		"NUL in the project":         func(e *notification.Event) { e.ProjectID = "c1\x00" },
+		"NUL in the event type":      func(e *notification.Event) { e.EventType = "compute.\x00" },
+		"invalid UTF-8 resource id":  func(e *notification.Event) { e.ResourceID = "srv-\xff" },
+		"NUL in an attribute value":  func(e *notification.Event) { e.Attributes = map[string]string{"flavor": "m1.\x00"} },
+		"long attribute value":       func(e *notification.Event) { e.Attributes = map[string]string{"flavor": strings.Repeat("f", 256)} },
+		"C1 control in an attribute": func(e *notification.Event) { e.Attributes = map[string]string{"fla\u0085vor": "x"} },
+		"year 1969":                  func(e *notification.Event) { e.Time = time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC) },
+	}
+	for name, spoil := range bad {
+		e := ev("bad", notification.Open, 5, "m1.small")
+		e.ResourceID = "srv-bad"
+		spoil(&e)
+		_, err := es.RecordEvents(ctx, store.EventBatch{Events: []notification.Event{good, e}})
+		if err == nil {
+			t.Errorf("%s: recorded, want refused", name)
+			continue
+		}
+		if !errors.Is(err, store.ErrBadEventField) && name != "year 1969" {
+			t.Errorf("%s: %v, want store.ErrBadEventField", name, err)
+		}
+		if strings.ContainsRune(err.Error(), 0) {
+			t.Errorf("%s: the error holds a NUL: %q", name, err)
+		}
+	}
+	if evs, err := es.ResourceEvents(ctx, "srv-1"); err != nil || len(evs) != 0 {
+		t.Fatalf("events of srv-1 after refused batches = %+v, %v; want none (all or nothing)", evs, err)
+	}
+	// At the limits: stored, and read back as given.
+	e := ev(strings.Repeat("m", store.EventLimits.MessageID), notification.Open, 7, strings.Repeat("f", store.EventLimits.AttrValue))
+	e.ResourceID = strings.Repeat("r", store.EventLimits.ResourceID)
+	e.ProjectID = "c1"
+	e.Attributes["state"] = "soft_deleted ünïcödé 服务器"
+	res := recordEvents(t, es, store.EventBatch{Events: []notification.Event{e}})
+	if res.Recorded != 1 {
+		t.Fatalf("event at the limits: %+v, want recorded", res)
+	}
+	got, err := es.ResourceEvents(ctx, e.ResourceID)
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0].Attributes, e.Attributes) || got[0].MessageID != e.MessageID {
+		t.Errorf("read back %+v, %v; want %+v", got, err, e)
+	}
+}
+
+// testEventsQuarantineAnyText: a quarantined message keeps its raw body whatever it holds, and
+// its text fields are stored escaped when they hold a NUL, other control characters or invalid
+// UTF-8: the quarantine itself never refuses a message.
+func testEventsQuarantineAnyText(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	body := []byte("{\"event_type\": \"x\u0000\", \"payload\": {}}\x00\xff")
+	q := store.QuarantinedMessage{Reason: notification.ReasonBadField, MessageID: "abc\x00def", EventType: "compute.\x00\xff",
+		Detail: "resource id \"abc\x00def\": control character\nsecond line", Exchange: "nova\x00", RoutingKey: "k\x01",
+		Body: body}
+	res := recordEvents(t, es, store.EventBatch{Quarantine: []store.QuarantinedMessage{q}})
+	if res.Quarantined != 1 {
+		t.Fatalf("quarantined = %d, want 1", res.Quarantined)
+	}
+	got, err := es.Quarantined(ctx, 0)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Quarantined = %+v, %v", got, err)
+	}
+	g := got[0]
+	if string(g.Body) != string(body) {
+		t.Errorf("body = %q, want the raw bytes %q", g.Body, body)
+	}
+	if g.MessageID != `abc\x00def` || g.EventType != `compute.\x00\xff` || g.Exchange != `nova\x00` || g.RoutingKey != `k\x01` {
+		t.Errorf("text fields = %q %q %q %q, want escaped", g.MessageID, g.EventType, g.Exchange, g.RoutingKey)
+	}
+	if !strings.Contains(g.Detail, "\nsecond line") || strings.ContainsRune(g.Detail, 0) {
+		t.Errorf("detail = %q, want newlines kept and the NUL escaped", g.Detail)
 	}
 }

@@ -1,0 +1,151 @@
+package listener_test
+
+import (
+	"context"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/bilean/bilean/ceilometer/listener"
+	"github.com/bilean/bilean/ceilometer/notification"
+)
+
+// queueDepth returns the messages ready in the test's queue.
+func queueDepth(t *testing.T, conn *amqp.Connection, queue string) int {
+	t.Helper()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q.Messages
+}
+
+// Issue 12, 1: a valid create whose instance_id holds a NUL or is 8,192 characters long, or whose
+// time is impossible, used to fail the PostgreSQL batch commit (SQLSTATE 22021 / 54000) forever
+// while the embedded store took it. Now each is quarantined (bad_field) before the store, on
+// both stores alike, and the messages around it, in the same batch, are recorded and acked.
+func TestPoisonMessagesQuarantinedNotBlocking(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		conn := rabbit(t)
+		cfg := topology(t, conn)
+		cfg.BatchWait = 300 * time.Millisecond // everything below in one batch
+		p := newPublisher(t, conn)
+		nova := cfg.Exchanges[0]
+		create := sample(t, "compute.instance.create.end.json")
+		pub := func(id string, fields map[string]any) {
+			p.publish(nova, "notifications.info", envelope(t, create, id, "2026-10-03 08:15:42", fields))
+		}
+		// Published before the listener starts: one batch holds them all.
+		pub("ok-1", map[string]any{"payload.instance_id": "srv-ok-1"})
+		pub("nul", map[string]any{"payload.instance_id": "abc\u0000def"})
+		pub("long", map[string]any{"payload.instance_id": strings.Repeat("x", 8192)})
+		pub("ctl", map[string]any{"payload.instance_id": "srv\u001b[31m"})
+		pub("y1999", map[string]any{"payload.instance_id": "srv-1999", "payload.launched_at": "1999-12-31T23:59:59.000000"})
+		pub("future", map[string]any{"payload.instance_id": "srv-future",
+			"payload.launched_at": time.Now().UTC().Add(49 * time.Hour).Format("2006-01-02T15:04:05.000000")})
+		pub("nul-flavor", map[string]any{"payload.instance_id": "srv-nul-flavor", "payload.instance_type": "m1.\u0000small"})
+		pub("ok-2", map[string]any{"payload.instance_id": "srv-ok-2"})
+
+		m := listener.NewMetrics(nil)
+		runListener(t, listener.New(cfg, shippedDefs(t), b.st, quiet(), m))
+		eventually(t, 15*time.Second, "8 messages handled", func() bool {
+			return value(m.Received) == 8 && value(m.Recorded) == 2 &&
+				value(m.Quarantined.WithLabelValues(notification.ReasonBadField)) == 6
+		})
+		if got := b.count(t, `SELECT COUNT(*) FROM events`); got != 2 {
+			t.Errorf("events = %d, want 2 (ok-1, ok-2)", got)
+		}
+		if r := value(m.Reconnects); r != 0 {
+			t.Errorf("reconnects = %v, want 0: no message may fail the batch", r)
+		}
+		qs, err := b.st.Quarantined(context.Background(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, q := range qs {
+			ids = append(ids, q.MessageID)
+			if q.Reason != notification.ReasonBadField || len(q.Body) == 0 {
+				t.Errorf("quarantined %s: reason %s, body %d bytes; want bad_field and the raw body", q.MessageID, q.Reason, len(q.Body))
+			}
+			if strings.ContainsRune(q.Detail, 0) || len(q.Detail) > 4096 {
+				t.Errorf("quarantine detail of %s holds a NUL or is %d bytes", q.MessageID, len(q.Detail))
+			}
+		}
+		sort.Strings(ids)
+		if want := []string{"ctl", "future", "long", "nul", "nul-flavor", "y1999"}; !reflect.DeepEqual(ids, want) {
+			t.Errorf("quarantined %v, want %v", ids, want)
+		}
+		eventually(t, 5*time.Second, "an empty queue", func() bool { return queueDepth(t, conn, cfg.Queue) == 0 })
+	})
+}
+
+// Issue 12, 1: whatever the check before the store misses, a batch the database refuses is
+// written in halves down to the message it refuses; that one is quarantined with reason
+// store_refused and the database's own error, the others are committed and acknowledged, and
+// the listener never reconnects to retry the same batch. The refusal here is a constraint the
+// test adds to the events table (PostgreSQL: a CHECK, SQLSTATE 23514; the embedded store: a
+// trigger), standing for any refusal Bilean cannot foresee.
+func TestBatchRefusedByTheStoreIsSplit(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		switch b.name {
+		case "postgres":
+			mustExec(t, b, `ALTER TABLE events ADD CONSTRAINT no_poison CHECK (resource_id <> 'srv-poison')`)
+		case "sqlite":
+			mustExec(t, b, `CREATE TRIGGER no_poison BEFORE INSERT ON events WHEN NEW.resource_id = 'srv-poison'
+BEGIN SELECT RAISE(ABORT, 'no_poison: srv-poison refused'); END`)
+		}
+		conn := rabbit(t)
+		cfg := topology(t, conn)
+		cfg.BatchWait = 300 * time.Millisecond
+		p := newPublisher(t, conn)
+		create := sample(t, "compute.instance.create.end.json")
+		var want []string
+		for _, id := range []string{"a", "b", "c", "poison", "d", "e", "f"} {
+			p.publish(cfg.Exchanges[0], "notifications.info", envelope(t, create, "m-"+id, "2026-10-03 08:15:42",
+				map[string]any{"payload.instance_id": "srv-" + id}))
+			if id != "poison" {
+				want = append(want, "m-"+id)
+			}
+		}
+		m := listener.NewMetrics(nil)
+		runListener(t, listener.New(cfg, shippedDefs(t), b.st, quiet(), m))
+		eventually(t, 15*time.Second, "6 recorded, 1 refused", func() bool {
+			return value(m.Recorded) == 6 && value(m.Quarantined.WithLabelValues(notification.ReasonStoreRefused)) == 1
+		})
+		if got := b.count(t, `SELECT COUNT(*) FROM events WHERE message_id <> 'm-poison'`); got != 6 {
+			t.Errorf("events = %d, want the 6 others", got)
+		}
+		qs, err := b.st.Quarantined(context.Background(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(qs) != 1 || qs[0].MessageID != "m-poison" || qs[0].Reason != notification.ReasonStoreRefused ||
+			!strings.Contains(qs[0].Detail, "no_poison") || len(qs[0].Body) == 0 {
+			t.Fatalf("quarantine = %+v, want m-poison, store_refused, the database's reason (no_poison), the body", qs)
+		}
+		if b.name == "postgres" && !strings.Contains(qs[0].Detail, "23514") {
+			t.Errorf("detail %q: want the SQLSTATE", qs[0].Detail)
+		}
+		if r := value(m.Reconnects); r != 0 {
+			t.Errorf("reconnects = %v, want 0", r)
+		}
+		eventually(t, 5*time.Second, "an empty queue", func() bool { return queueDepth(t, conn, cfg.Queue) == 0 })
+	})
+}
+
+func mustExec(t *testing.T, b *backend, q string) {
+	t.Helper()
+	if err := b.exec(q); err != nil {
+		t.Fatal(err)
+	}
+}
