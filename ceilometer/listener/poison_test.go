@@ -149,3 +149,60 @@ func mustExec(t *testing.T, b *backend, q string) {
 		t.Fatal(err)
 	}
 }
+
+// Issue 12, 2: a soft-deleted server stops being billed at the soft delete (state soft_deleted,
+// which the server rule prices at 0 unless the policy says otherwise) and is billed again from
+// its restore; Nova reclaiming it (delete.end) ends the span. Versioned and legacy alike.
+func TestSoftDeleteStopsComputeBilling(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		conn := rabbit(t)
+		cfg := topology(t, conn)
+		runListener(t, listener.New(cfg, shippedDefs(t), b.st, quiet(), nil))
+		p := newPublisher(t, conn)
+		nova := cfg.Exchanges[0]
+		const versioned, legacy = "versioned_notifications.info", "notifications.info"
+		v := func(id, typ, ts, state string, extra map[string]any) {
+			fields := map[string]any{"event_type": typ, "payload.nova.state": state}
+			for k, x := range extra {
+				fields[k] = x
+			}
+			p.publish(nova, versioned, envelope(t, sample(t, "instance-power_off-end.json"), id, ts, fields))
+		}
+		// Versioned: created 13:42:11, soft-deleted at 14:00, restored at 15:00, soft-deleted at
+		// 16:00 and reclaimed by Nova at 17:00.
+		p.publish(nova, versioned, envelope(t, sample(t, "instance-create-end.json"), "sd-1", "2012-10-29 13:42:12", nil))
+		v("sd-2", "instance.soft_delete.end", "2012-10-29 14:00:00.4", "soft-delete", nil)
+		v("sd-3", "instance.restore.end", "2012-10-29 15:00:00.1", "active", nil)
+		v("sd-4", "instance.soft_delete.end", "2012-10-29 16:00:00.9", "soft-delete", nil)
+		p.publish(nova, versioned, envelope(t, sample(t, "instance-delete-end.json"), "sd-5", "2012-10-29 17:00:01",
+			map[string]any{"payload.nova.deleted_at": "2012-10-29T17:00:00Z"}))
+
+		// Legacy: created 08:15:41, soft-deleted at 09:00, force-deleted (delete.end) at 10:00.
+		create := sample(t, "compute.instance.create.end.json")
+		p.publish(nova, legacy, envelope(t, create, "sdl-1", "2026-10-03 08:15:42", nil))
+		p.publish(nova, legacy, envelope(t, create, "sdl-2", "2026-10-03 09:00:00",
+			map[string]any{"event_type": "compute.instance.soft_delete.end", "payload.state": "soft-delete"}))
+		p.publish(nova, legacy, envelope(t, sample(t, "compute.instance.delete.end.json"), "sdl-3", "2026-10-03 10:00:01",
+			map[string]any{"payload.deleted_at": "2026-10-03T10:00:00.000000", "payload.instance_type": "m1.small",
+				"payload.instance_flavor_id": "2", "payload.vcpus": 1, "payload.memory_mb": 2048, "payload.root_gb": 20}))
+
+		eventually(t, 10*time.Second, "8 events", func() bool { return b.count(t, `SELECT COUNT(*) FROM events`) == 8 })
+		const novaProj, proj = "6f70656e737461636b20342065766572", "8f4c3b2a1d0e4f5a9b8c7d6e5f4a3b2c"
+		want := []string{
+			"2012-10-29T13:42:11Z 2012-10-29T14:00:00Z state=active",
+			"2012-10-29T14:00:00Z 2012-10-29T15:00:00Z state=soft_deleted",
+			"2012-10-29T15:00:00Z 2012-10-29T16:00:00Z state=active",
+			"2012-10-29T16:00:00Z 2012-10-29T17:00:00Z state=soft_deleted",
+		}
+		eventually(t, 5*time.Second, "versioned spans", func() bool {
+			return reflect.DeepEqual(spans(t, b.st, novaProj, "178b0921-8f85-4257-88b6-2e743b5a975c", "state"), want)
+		})
+		wantLegacy := []string{
+			"2026-10-03T08:15:41Z 2026-10-03T09:00:00Z state=active",
+			"2026-10-03T09:00:00Z 2026-10-03T10:00:00Z state=soft_deleted",
+		}
+		eventually(t, 5*time.Second, "legacy spans", func() bool {
+			return reflect.DeepEqual(spans(t, b.st, proj, "3c8e1a52-7f0b-4c8e-9d1a-6b2f4e8a9c01", "state"), wantLegacy)
+		})
+	})
+}
