@@ -48,7 +48,7 @@ var novaEvents = map[string]notification.Action{
 	"instance.live_migration_post_dest.end": "", "instance.live_migration_rollback.end": "",
 	"instance.live_migration_rollback_dest.end": "", "instance.live_migration_abort.end": "",
 	"instance.live_migration_force_complete.end": "",
-	"compute.instance.live_migration.pre.end": "", "compute.instance.live_migration._post.end": "",
+	"compute.instance.live_migration.pre.end":    "", "compute.instance.live_migration._post.end": "",
 	"compute.instance.live_migration.post.dest.end": "", "compute.instance.live_migration._rollback.end": "",
 	"compute.instance.live_migration.rollback.dest.end": "", "compute.instance.live.migration.force.complete.end": "",
 	// not about one server
