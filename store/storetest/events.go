@@ -26,6 +26,7 @@ func init() {
 		Case{"EventsMarkBalancesStaleOncePerBatch", testEventsMarkBalances},
 		Case{"EventsRefuseWhatEitherStoreCannotHold", testEventsRefuseUnstorable},
 		Case{"EventsQuarantineStoresAnyText", testEventsQuarantineAnyText},
+		Case{"EventsSkewedOpenNeverUndoesALaterChange", testEventsSkew},
 	)
 }
 
@@ -422,4 +423,74 @@ func testEventsQuarantineAnyText(t *testing.T, st store.Store) {
 	if !strings.Contains(g.Detail, "\nsecond line") || strings.ContainsRune(g.Detail, 0) {
 		t.Errorf("detail = %q, want newlines kept and the NUL escaped", g.Detail)
 	}
+}
+
+// testEventsSkew: an open is stamped from its payload (launched_at), a change from the envelope;
+// with clock skew a change can carry a second before the open of its own life. The open never
+// re-applies its older attributes over that change (issue 12, 3): the life starts at the open,
+// with the change applied; a later twin open fills but never undoes; a close stamped before the
+// first open bills nothing rather than leaving a span open forever. Arrival order never matters.
+func testEventsSkew(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	seed(t, st)
+	withState := func(e notification.Event, resource, state string) notification.Event {
+		e.ResourceID = resource
+		e.Attributes = map[string]string{"flavor": "m1.small", "state": state}
+		return e
+	}
+	states := func(resource string) []string {
+		t.Helper()
+		h, err := st.ResourceHistory(ctx, "c1", []string{resource})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, u := range h {
+			for _, r := range u.Records {
+				end := "open"
+				if !r.End.IsZero() {
+					end = fmt.Sprint(int(r.End.Sub(at(0)).Seconds()))
+				}
+				out = append(out, fmt.Sprintf("%d-%s %s %s", int(r.Start.Sub(at(0)).Seconds()), end, r.Attributes["flavor"], r.Attributes["state"]))
+			}
+		}
+		return out
+	}
+	// Launched at 100 (payload), stopped at 95 by the envelope of a host 5 s behind: one span
+	// from 100, stopped. Both arrival orders, in one batch and in two.
+	for i, batches := range [][][]string{{{"open", "change"}}, {{"change", "open"}}, {{"open"}, {"change"}}, {{"change"}, {"open"}}} {
+		res := fmt.Sprintf("srv-skew-%d", i)
+		mk := map[string]notification.Event{
+			"open":   withState(ev(res+"-o", notification.Open, 100, ""), res, "active"),
+			"change": withState(ev(res+"-c", notification.Change, 95, ""), res, "stopped"),
+		}
+		for _, b := range batches {
+			var evs []notification.Event
+			for _, k := range b {
+				evs = append(evs, mk[k])
+			}
+			recordEvents(t, es, store.EventBatch{Events: evs})
+		}
+		wantSpans(t, states(res), "100-open m1.small stopped")
+	}
+	// A change after that, at 200, starts again: the skewed one stays where it was put.
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{withState(ev("s0-on", notification.Change, 200, ""), "srv-skew-0", "active")}})
+	wantSpans(t, states("srv-skew-0"), "100-200 m1.small stopped", "200-open m1.small active")
+
+	// The legacy create at 0, stopped at 100, the versioned twin create stamped 150: stays stopped.
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{
+		withState(ev("tw-o", notification.Open, 0, ""), "srv-twin", "active"),
+		withState(ev("tw-c", notification.Change, 100, ""), "srv-twin", "stopped"),
+	}})
+	twin := withState(ev("tw-o2", notification.Open, 150, ""), "srv-twin", "active")
+	twin.Attributes["vcpus"] = "1"
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{twin}})
+	wantSpans(t, states("srv-twin"), "0-100 m1.small active", "100-open m1.small stopped")
+
+	// Deleted at 48 by one clock, launched at 50 by another: nothing billed, nothing left open.
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{
+		withState(ev("ec-c", notification.Close, 48, ""), "srv-early", "deleted"),
+		withState(ev("ec-o", notification.Open, 50, ""), "srv-early", "active"),
+	}})
+	wantSpans(t, states("srv-early"))
 }

@@ -2,6 +2,7 @@ package listener_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -204,5 +205,37 @@ func TestSoftDeleteStopsComputeBilling(t *testing.T) {
 		eventually(t, 5*time.Second, "legacy spans", func() bool {
 			return reflect.DeepEqual(spans(t, b.st, proj, "3c8e1a52-7f0b-4c8e-9d1a-6b2f4e8a9c01", "state"), wantLegacy)
 		})
+	})
+}
+
+// Issue 12, 3: a create stamped from launched_at (the compute host's clock) that lands after a
+// power-off stamped from its envelope (another clock, 3 s behind) no longer turns the server
+// back to active: the life starts at launched_at, stopped. Delivered in either order.
+func TestSkewedCreateNeverUndoesALaterChange(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		conn := rabbit(t)
+		cfg := topology(t, conn)
+		runListener(t, listener.New(cfg, shippedDefs(t), b.st, quiet(), nil))
+		p := newPublisher(t, conn)
+		nova, key := cfg.Exchanges[0], "versioned_notifications.info"
+		const novaProj = "6f70656e737461636b20342065766572"
+		for i, createFirst := range []bool{true, false} {
+			srv := fmt.Sprintf("skew-srv-%d", i)
+			create := envelope(t, sample(t, "instance-create-end.json"), srv+"-c", "2012-10-29 14:00:06",
+				map[string]any{"payload.nova.uuid": srv, "payload.nova.launched_at": "2012-10-29T14:00:05Z"})
+			off := envelope(t, sample(t, "instance-power_off-end.json"), srv+"-off", "2012-10-29 14:00:02.5",
+				map[string]any{"payload.nova.uuid": srv})
+			if createFirst {
+				p.publish(nova, key, create)
+				p.publish(nova, key, off)
+			} else {
+				p.publish(nova, key, off)
+				p.publish(nova, key, create)
+			}
+			want := []string{"2012-10-29T14:00:05Z - state=stopped"}
+			eventually(t, 10*time.Second, srv+" spans", func() bool {
+				return reflect.DeepEqual(spans(t, b.st, novaProj, srv, "state"), want)
+			})
+		}
 	})
 }
