@@ -3,6 +3,9 @@ package notification_test
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bilean/bilean/ceilometer/notification"
@@ -139,5 +142,56 @@ func TestSoftDeleteAndRestoreBecomeStateChanges(t *testing.T) {
 			ev.Attributes["flavor"] == "" {
 			t.Errorf("%s = %+v; want a change to state %s at the envelope's second, flavor kept", tc.typ, ev, tc.wantState)
 		}
+	}
+}
+
+// The table of ceilometer/README.md says what the shipped definitions do, row by row.
+func TestREADMETableMatchesDefinitions(t *testing.T) {
+	defs := shipped(t)
+	text, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := map[string]any{
+		"instance_id": "r", "tenant_id": "p", "volume_id": "r", "snapshot_id": "r", "id": "r", "owner": "p",
+		"floatingip": map[string]any{"id": "r", "project_id": "p"}, "router": map[string]any{"id": "r", "project_id": "p"},
+		"resource_info": "p", "state": "active", "launched_at": "2026-10-03T08:00:00", "created_at": "2026-10-03T08:00:00",
+		"updated_at": "2026-10-03T08:00:00", "deleted_at": "2026-10-03T09:00:00",
+	}
+	rows := 0
+	for _, line := range strings.Split(string(text), "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(line, " | ")
+		if len(cells) < 3 {
+			t.Fatalf("row %q: want | events | does | at | why |", line)
+		}
+		want := strings.TrimSpace(cells[1])
+		for _, part := range strings.Split(cells[0], "`") {
+			typ := strings.TrimSpace(part)
+			if typ == "" || typ == "|" || strings.HasPrefix(typ, ",") || strings.Contains(typ, " ") {
+				continue
+			}
+			rows++
+			body, _ := json.Marshal(map[string]any{"event_type": typ, "timestamp": "2026-10-03 08:30:00", "payload": payload})
+			m, err := notification.Parse(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := defs.Event(m)
+			got := string(ev.Action)
+			if errors.Is(err, notification.ErrIgnored) {
+				got = "ignored"
+			} else if err != nil {
+				got = err.Error()
+			}
+			if got != want {
+				t.Errorf("README says %s does %q; the definitions: %q", typ, want, got)
+			}
+		}
+	}
+	if rows < 100 {
+		t.Errorf("only %d event types read from the README table", rows)
 	}
 }
