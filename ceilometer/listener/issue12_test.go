@@ -3,9 +3,13 @@ package listener_test
 import (
 	"context"
 	"fmt"
+	"github.com/bilean/bilean/store"
+	"net"
 	"reflect"
 	"sort"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -238,4 +242,44 @@ func TestSkewedCreateNeverUndoesALaterChange(t *testing.T) {
 			})
 		}
 	})
+}
+
+// flakyStore fails its first calls the way a database that went away does.
+type flakyStore struct {
+	testStore
+	fails atomic.Int32
+}
+
+func (f *flakyStore) RecordEvents(ctx context.Context, b store.EventBatch) (store.EventResult, error) {
+	if f.fails.Add(-1) >= 0 {
+		return store.EventResult{}, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	}
+	return f.testStore.RecordEvents(ctx, b)
+}
+
+// A store that is down is not a message the store refuses: nothing is quarantined, nothing is
+// acknowledged, the listener reconnects and the batch is recorded when the store is back.
+func TestStoreDownQuarantinesNothing(t *testing.T) {
+	conn := rabbit(t)
+	cfg := topology(t, conn)
+	st := openStore(t)
+	fs := &flakyStore{testStore: st}
+	fs.fails.Store(3)
+	p := newPublisher(t, conn)
+	create := sample(t, "compute.instance.create.end.json")
+	for _, id := range []string{"a", "b", "c"} {
+		p.publish(cfg.Exchanges[0], "notifications.info", envelope(t, create, "down-"+id, "2026-10-03 08:15:42",
+			map[string]any{"payload.instance_id": "srv-down-" + id}))
+	}
+	m := listener.NewMetrics(nil)
+	runListener(t, listener.New(cfg, shippedDefs(t), fs, quiet(), m))
+	eventually(t, 20*time.Second, "3 events once the store is back", func() bool {
+		return count(t, st, `SELECT COUNT(*) FROM events`) == 3
+	})
+	if n := count(t, st, `SELECT COUNT(*) FROM quarantine`); n != 0 {
+		t.Errorf("quarantined %d messages while the store was down, want 0", n)
+	}
+	if r := value(m.Reconnects); r < 1 {
+		t.Errorf("reconnects = %v, want ≥ 1 (the batch is redelivered, not acked)", r)
+	}
 }

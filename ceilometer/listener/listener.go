@@ -23,8 +23,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"sort"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -439,6 +441,9 @@ func (l *Listener) record(ctx context.Context, items []item, receivedAt time.Tim
 	if err == nil {
 		return nil
 	}
+	if transient(err) {
+		return err // the store, not a message: redelivered after the reconnect
+	}
 	if len(items) > 1 {
 		t.splits++
 		l.log.Warn("listener: the store refused a batch; writing it in halves to find the message", "messages", len(items), "err", err)
@@ -449,9 +454,12 @@ func (l *Listener) record(ctx context.Context, items []item, receivedAt time.Tim
 		return l.record(ctx, items[half:], receivedAt, t)
 	}
 	// One message. A failure of the connection, not of this message, is as likely on a first
-	// try: try once more before blaming the message.
-	if err2 := l.recordOnce(ctx, items, receivedAt, t); err2 == nil {
+	// try: try once more before blaming the message; a failure that says the database is
+	// unavailable, busy or lost a race is never the message's.
+	if err = l.recordOnce(ctx, items, receivedAt, t); err == nil {
 		return nil
+	} else if transient(err) {
+		return err
 	}
 	it := items[0]
 	q := l.quarantine(it.d, nil, notification.ReasonStoreRefused, "the store refused this message: "+err.Error())
@@ -513,6 +521,31 @@ func (l *Listener) recordOnce(ctx context.Context, items []item, receivedAt time
 		}
 	}
 	return nil
+}
+
+// transient reports whether err says the store could not take a transaction just now
+// (connection lost, shut down, out of resources, a serialization failure or deadlock, SQLite
+// busy), rather than that it refuses what it was given.
+func transient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var se interface{ SQLState() string }
+	if errors.As(err, &se) {
+		switch code := se.SQLState(); {
+		case len(code) < 2:
+		case code[:2] == "08", code[:2] == "40", code[:2] == "53", code[:2] == "57", code[:2] == "58":
+			return true
+		}
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked") ||
+		strings.Contains(msg, "connection refused") || strings.Contains(msg, "closed pool")
 }
 
 func uniqueSorted(s []string) []string {
