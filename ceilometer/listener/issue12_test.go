@@ -3,7 +3,6 @@ package listener_test
 import (
 	"context"
 	"fmt"
-	"github.com/bilean/bilean/store"
 	"net"
 	"reflect"
 	"sort"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/bilean/bilean/ceilometer/listener"
 	"github.com/bilean/bilean/ceilometer/notification"
+	"github.com/bilean/bilean/store"
 )
 
 // queueDepth returns the messages ready in the test's queue.
