@@ -41,6 +41,12 @@ type Listener struct {
 	MetricsAddress string `yaml:"metrics_address"`
 	// UnknownProjects says what happens to events of projects that are not customers yet.
 	UnknownProjects UnknownProjects `yaml:"unknown_projects"`
+	// MinEventTime is the earliest event time taken as real; an event before it is quarantined
+	// (bad_field). Defaults to 2000-01-01T00:00:00Z.
+	MinEventTime time.Time `yaml:"min_event_time"`
+	// MaxEventAhead is how far past this host's clock an event time may be; later is
+	// quarantined (bad_field). Defaults to 24h.
+	MaxEventAhead time.Duration `yaml:"max_event_ahead"`
 }
 
 // UnknownProjects configures customers created from notifications.
@@ -86,6 +92,12 @@ func (s *Listener) defaults() {
 	if s.UnknownProjects.Currency == "" {
 		s.UnknownProjects.Currency = "EUR"
 	}
+	if s.MinEventTime.IsZero() {
+		s.MinEventTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	if s.MaxEventAhead == 0 {
+		s.MaxEventAhead = 24 * time.Hour
+	}
 }
 
 func (s *Listener) validate(add func(field string, err error)) {
@@ -128,6 +140,9 @@ func (s *Listener) validate(add func(field string, err error)) {
 	case "create", "quarantine":
 	default:
 		add("listener.unknown_projects.mode", fmt.Errorf("%q: want create or quarantine", s.UnknownProjects.Mode))
+	}
+	if s.MaxEventAhead < 0 {
+		add("listener.max_event_ahead", fmt.Errorf("%s: want a positive duration, e.g. 24h", s.MaxEventAhead))
 	}
 	if c := s.UnknownProjects.Currency; len(c) != 3 {
 		add("listener.unknown_projects.currency", fmt.Errorf("%q: want a 3-letter ISO 4217 code", c))

@@ -146,6 +146,23 @@ states: {stopped: "0.005", shelved_offloaded: "0"}
 	}
 }
 
+// Issue 12, 2: a soft-deleted server (state soft_deleted, from etc/events.yaml) is not billed
+// for compute unless the policy prices that state.
+func TestSoftDeletedServerIsFreeUnlessPriced(t *testing.T) {
+	server := mustBuild(t, ServerType, `flavors: {m1.small: "0.02"}`)
+	ch := charge(t, server, map[string]string{"flavor": "m1.small", "state": SoftDeletedState}, secs(36000))
+	if !ch.Amount.IsZero() || !strings.Contains(ch.Description, "soft_deleted") {
+		t.Errorf("soft-deleted by default: %+v, want 0 and the state named", ch)
+	}
+	priced := mustBuild(t, ServerType, `{flavors: {m1.small: "0.02"}, states: {soft_deleted: "0.001"}}`)
+	if ch := charge(t, priced, map[string]string{"flavor": "m1.small", "state": SoftDeletedState}, secs(36000)); ch.Amount.Trim(0).String() != "0.01" {
+		t.Errorf("soft-deleted priced at 0.001/h for 10 h: %s, want 0.01", ch.Amount)
+	}
+	if ch := charge(t, server, map[string]string{"flavor": "m1.small", "state": "active"}, secs(36000)); ch.Amount.Trim(0).String() != "0.2" {
+		t.Errorf("restored (active): %s, want 0.2", ch.Amount)
+	}
+}
+
 func TestUnknownFlavorIsAnErrorNotAGuess(t *testing.T) {
 	server := mustBuild(t, ServerType, `flavors: {m1.small: "0.02"}`)
 	_, err := server.Measure(nil, Usage{ResourceType: ServerType, ResourceID: "vm-1", Attributes: map[string]string{"flavor": "m9.huge"}, Range: secs(60)})

@@ -21,7 +21,7 @@ func init() { Register(ServerType, newServer) }
 //
 //	flavors: {m1.small: "0.02", m1.large: "0.08"}
 //	components: {vcpu: "0.01", ram_gb: "0.004", disk_gb: "0.0001"}   # per vCPU-hour, GB-hour
-//	states: {stopped: "0.005", shelved: "0", suspended: "0.005"}      # per hour, any flavor
+//	states: {stopped: "0.005", shelved: "0", suspended: "0.005"}      # per hour, any flavor; soft_deleted: 0 unless given
 //	default: "0.05"
 //	granularity: second   # second (default), minute, hour or day
 type ServerSpec struct {
@@ -40,8 +40,12 @@ type ComponentSpec struct {
 	DiskGB *Pricing `yaml:"disk_gb"`
 }
 
+// SoftDeletedState is the state etc/events.yaml gives a server Nova soft-deleted (restorable
+// until Nova reclaims it): priced by states.soft_deleted, and at 0 when the spec does not say.
+const SoftDeletedState = "soft_deleted"
+
 // serverStates are the Nova states a spec may price apart.
-var serverStates = []string{"active", "error", "paused", "rescued", "shelved", "shelved_offloaded", "stopped", "suspended"}
+var serverStates = []string{"active", "error", "paused", "rescued", "shelved", "shelved_offloaded", SoftDeletedState, "stopped", "suspended"}
 
 func (s *ServerSpec) check(c *checker) {
 	for _, f := range sortedKeys(s.Flavors) {
@@ -79,6 +83,15 @@ func newServer(s Spec) (Rule, error) {
 	var spec ServerSpec
 	if err := s.Decode(&spec); err != nil {
 		return nil, err
+	}
+	if _, ok := spec.States[SoftDeletedState]; !ok {
+		// Compute billing stops at a soft delete unless the policy prices it.
+		states := make(map[string]*Pricing, len(spec.States)+1)
+		for k, v := range spec.States {
+			states[k] = v
+		}
+		states[SoftDeletedState] = &Pricing{Model: Flat, Price: Number{Decimal: decimal.Zero}}
+		spec.States = states
 	}
 	r := &server{spec: spec, gran: spec.Granularity, desc: make(map[string]string, len(spec.Flavors)), state: map[string]string{}}
 	for f := range spec.Flavors {

@@ -59,7 +59,10 @@ type EventResult struct {
 //
 // Invariants: an event is stored once per message id (a duplicate is a no-op); each affected
 // resource's records are derived from all of its stored events ordered by their own times
-// (then open before change before close, then arrival), so arrival order does not matter; the
+// (then open before change before close, then arrival), so arrival order does not matter, and
+// clock skew between a payload's time and an envelope's never lets an open undo a change of its
+// own life (derive.Spans); every event passes CheckEvent before anything is written, so both
+// backends accept and refuse the same batches; the
 // derived records are written with the semantics of Importer.AddRecords (Source
 // ListenerSource), so a late close of an invoiced span unsettles it and the next invoice adjusts.
 type Events interface {

@@ -7,6 +7,11 @@
 //     batch, and the store's message-id dedup makes the redelivery a no-op;
 //   - every message ends somewhere: recorded, a duplicate, ignored by the definitions, or
 //     quarantined with its reason and raw body; none is redelivered forever;
+//   - one message never blocks the others: an event is checked before the store (store.CheckEvent:
+//     no NUL or control character, ids within store.EventLimits; a time within
+//     [MinEventTime, now+MaxEventAhead]) and quarantined with reason bad_field when refused; a
+//     batch the store still refuses is split in halves down to the message it refuses, which is
+//     quarantined with reason store_refused and the database's error, while the rest commits;
 //   - the listener survives broker restarts (reconnect with backoff) and drains on shutdown: the
 //     batch in hand is committed and acknowledged before Run returns.
 //
@@ -18,7 +23,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"sort"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -43,7 +51,19 @@ type Config struct {
 	NewCustomer *billing.Customer
 	// MaxBackoff caps the wait between reconnection attempts. Defaults to 30s.
 	MaxBackoff time.Duration
+	// MinEventTime is the earliest event time taken as real: an event before it is quarantined
+	// (bad_field). Defaults to 2000-01-01T00:00:00Z.
+	MinEventTime time.Time
+	// MaxEventAhead is how far past the listener's clock an event time may be: later is
+	// quarantined (bad_field). Defaults to 24h.
+	MaxEventAhead time.Duration
 }
+
+// Defaults of the event time window.
+var (
+	DefaultMinEventTime  = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	DefaultMaxEventAhead = 24 * time.Hour
+)
 
 // Listener consumes notifications.
 type Listener struct {
@@ -71,6 +91,12 @@ func New(cfg Config, defs *notification.Definitions, st store.Events, log *slog.
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.MinEventTime.IsZero() {
+		cfg.MinEventTime = DefaultMinEventTime
+	}
+	if cfg.MaxEventAhead <= 0 {
+		cfg.MaxEventAhead = DefaultMaxEventAhead
 	}
 	if m == nil {
 		m = NewMetrics(nil)
@@ -285,8 +311,10 @@ func (l *Listener) parse(d amqp.Delivery) item {
 		var ev notification.Event
 		ev, err = l.defs.Event(m)
 		if err == nil {
-			it.event = &ev
-			return it
+			if err = l.Check(ev); err == nil {
+				it.event = &ev
+				return it
+			}
 		}
 		if errors.Is(err, notification.ErrIgnored) {
 			it.ignore = true
@@ -297,6 +325,26 @@ func (l *Listener) parse(d amqp.Delivery) item {
 	return it
 }
 
+// Check is what an event passes before it reaches the store: store.CheckEvent (what both
+// stores can hold: no NUL or control character, ids within store.EventLimits) and a time within
+// [MinEventTime, now + MaxEventAhead]. A refusal is a *notification.Error with reason bad_field.
+func (l *Listener) Check(e notification.Event) error {
+	if err := store.CheckEvent(e); err != nil {
+		return &notification.Error{Reason: notification.ReasonBadField, EventType: e.EventType, Err: err}
+	}
+	if e.Time.Before(l.cfg.MinEventTime) {
+		return &notification.Error{Reason: notification.ReasonBadField, EventType: e.EventType,
+			Err: fmt.Errorf("time %s: before %s (listener.min_event_time): not a real event time",
+				e.Time.UTC().Format(time.RFC3339), l.cfg.MinEventTime.UTC().Format(time.RFC3339))}
+	}
+	if limit := l.now().Add(l.cfg.MaxEventAhead); e.Time.After(limit) {
+		return &notification.Error{Reason: notification.ReasonBadField, EventType: e.EventType,
+			Err: fmt.Errorf("time %s: more than %s ahead of this host's clock (listener.max_event_ahead)",
+				e.Time.UTC().Format(time.RFC3339), l.cfg.MaxEventAhead)}
+	}
+	return nil
+}
+
 func (l *Listener) quarantine(d amqp.Delivery, m *notification.Message, reason, detail string) *store.QuarantinedMessage {
 	q := &store.QuarantinedMessage{Reason: reason, Detail: detail, Exchange: d.Exchange, RoutingKey: d.RoutingKey, Body: d.Body}
 	if m != nil {
@@ -305,93 +353,210 @@ func (l *Listener) quarantine(d amqp.Delivery, m *notification.Message, reason, 
 	return q
 }
 
+// tally is what the store calls of one batch did.
+type tally struct {
+	res     store.EventResult
+	reasons []string // of every quarantined message, in order
+	splits  int      // times a refused part of the batch was split
+}
+
+func (t *tally) add(r store.EventResult) {
+	t.res.Recorded += r.Recorded
+	t.res.Duplicates += r.Duplicates
+	t.res.Quarantined += r.Quarantined
+	t.res.Pending += r.Pending
+	t.res.Conflicts += r.Conflicts
+	t.res.Customers = append(t.res.Customers, r.Customers...)
+	t.res.CreatedCustomers = append(t.res.CreatedCustomers, r.CreatedCustomers...)
+}
+
 // commit writes one batch and acknowledges it with one multiple-ack.
 func (l *Listener) commit(ctx context.Context, ch *amqp.Channel, b batch) error {
 	start := time.Now()
-	eb := store.EventBatch{NewCustomer: l.cfg.NewCustomer, ReceivedAt: l.now()}
-	var srcs []item // the item of each event, for refusals
+	receivedAt := l.now()
 	var ignored int
 	var newest time.Time
+	work := make([]item, 0, len(b.items))
 	for _, it := range b.items {
 		switch {
 		case it.event != nil:
-			eb.Events = append(eb.Events, *it.event)
-			srcs = append(srcs, it)
+			work = append(work, it)
 			if it.event.Sent.After(newest) {
 				newest = it.event.Sent
 			}
 		case it.qmsg != nil:
-			eb.Quarantine = append(eb.Quarantine, *it.qmsg)
+			work = append(work, it)
 		default:
 			ignored++
 		}
 	}
 	// The store call is not bound to ctx: a shutdown still commits the batch in hand.
 	wctx := context.WithoutCancel(ctx)
-	var res store.EventResult
-	if len(eb.Events)+len(eb.Quarantine) > 0 {
-		var err error
-		if res, err = l.store.RecordEvents(wctx, eb); err != nil {
+	var t tally
+	if len(work) > 0 {
+		if err := l.record(wctx, work, receivedAt, &t); err != nil {
 			return fmt.Errorf("commit batch of %d messages: %w", len(b.items), err)
-		}
-		if len(res.Refused) > 0 {
-			qb := store.EventBatch{ReceivedAt: eb.ReceivedAt}
-			for _, i := range res.Refused {
-				it := srcs[i]
-				q := l.quarantine(it.d, nil, notification.ReasonUnknownProject,
-					fmt.Sprintf("project %s is not a customer (listener.unknown_projects.mode is quarantine)", it.event.ProjectID))
-				q.MessageID, q.EventType = it.event.MessageID, it.event.EventType
-				qb.Quarantine = append(qb.Quarantine, *q)
-			}
-			qr, err := l.store.RecordEvents(wctx, qb)
-			if err != nil {
-				return fmt.Errorf("quarantine %d events of unknown projects: %w", len(qb.Quarantine), err)
-			}
-			res.Quarantined += qr.Quarantined
 		}
 	}
 	if err := ch.Ack(b.lastTag, true); err != nil {
 		return fmt.Errorf("acknowledge batch up to %d: %w", b.lastTag, err)
 	}
+	res := t.res
 	l.metrics.Batch.Observe(time.Since(start).Seconds())
 	l.metrics.Recorded.Add(float64(res.Recorded))
 	l.metrics.Duplicates.Add(float64(res.Duplicates))
 	l.metrics.Ignored.Add(float64(ignored))
-	for _, q := range eb.Quarantine {
-		l.metrics.Quarantined.WithLabelValues(q.Reason).Inc()
-	}
-	for range res.Refused {
-		l.metrics.Quarantined.WithLabelValues(notification.ReasonUnknownProject).Inc()
+	for _, r := range t.reasons {
+		l.metrics.Quarantined.WithLabelValues(r).Inc()
 	}
 	if !newest.IsZero() {
 		l.metrics.Lag.Set(l.now().Sub(newest).Seconds())
 	}
-	if len(eb.Quarantine) > 0 || len(res.Refused) > 0 {
-		l.log.Warn("listener: messages quarantined", "count", len(eb.Quarantine)+len(res.Refused), "first_reason",
-			firstReason(eb.Quarantine, res.Refused))
+	if len(t.reasons) > 0 {
+		l.log.Warn("listener: messages quarantined", "count", len(t.reasons), "first_reason", t.reasons[0])
 	}
 	if len(res.CreatedCustomers) > 0 {
+		sort.Strings(res.CreatedCustomers)
 		l.log.Info("listener: customers created from notifications", "customers", res.CreatedCustomers)
 	}
 	if res.Conflicts > 0 {
 		l.log.Warn("listener: events contradict settled records; left as invoiced", "records", res.Conflicts)
 	}
 	l.log.Debug("listener: batch committed", "messages", len(b.items), "recorded", res.Recorded,
-		"duplicates", res.Duplicates, "ignored", ignored, "took", time.Since(start))
+		"duplicates", res.Duplicates, "ignored", ignored, "splits", t.splits, "took", time.Since(start))
 	if l.OnCommitted != nil && len(res.Customers) > 0 {
-		l.OnCommitted(ctx, res.Customers)
+		l.OnCommitted(ctx, uniqueSorted(res.Customers))
 	}
 	return nil
 }
 
-func firstReason(qs []store.QuarantinedMessage, refused []int) string {
-	if len(qs) > 0 {
-		return qs[0].Reason
+// record writes items (events and quarantined messages) in one transaction. When the store
+// refuses it, the items are split in halves, each written on its own, down to the one message
+// the store refuses: that one is quarantined with reason store_refused and the store's error,
+// and everything else commits. A single message that fails and whose quarantine row cannot be
+// written either means the store itself is failing: the error is returned, nothing is
+// acknowledged, and the batch is redelivered after the reconnect.
+func (l *Listener) record(ctx context.Context, items []item, receivedAt time.Time, t *tally) error {
+	err := l.recordOnce(ctx, items, receivedAt, t)
+	if err == nil {
+		return nil
 	}
-	if len(refused) > 0 {
-		return notification.ReasonUnknownProject
+	if transient(err) {
+		return err // the store, not a message: redelivered after the reconnect
 	}
-	return ""
+	if len(items) > 1 {
+		t.splits++
+		l.log.Warn("listener: the store refused a batch; writing it in halves to find the message", "messages", len(items), "err", err)
+		half := len(items) / 2
+		if err := l.record(ctx, items[:half], receivedAt, t); err != nil {
+			return err
+		}
+		return l.record(ctx, items[half:], receivedAt, t)
+	}
+	// One message. A failure of the connection, not of this message, is as likely on a first
+	// try: try once more before blaming the message; a failure that says the database is
+	// unavailable, busy or lost a race is never the message's.
+	if err = l.recordOnce(ctx, items, receivedAt, t); err == nil {
+		return nil
+	} else if transient(err) {
+		return err
+	}
+	it := items[0]
+	q := l.quarantine(it.d, nil, notification.ReasonStoreRefused, "the store refused this message: "+err.Error())
+	if it.event != nil {
+		q.MessageID, q.EventType = it.event.MessageID, it.event.EventType
+	} else if it.qmsg != nil {
+		q.MessageID, q.EventType = it.qmsg.MessageID, it.qmsg.EventType
+		q.Detail = fmt.Sprintf("%s (quarantined first as %s: %s)", q.Detail, it.qmsg.Reason, it.qmsg.Detail)
+	}
+	qr, qerr := l.store.RecordEvents(ctx, store.EventBatch{Quarantine: []store.QuarantinedMessage{*q}, ReceivedAt: receivedAt})
+	if qerr != nil {
+		return fmt.Errorf("%w; and quarantining the message failed too: %v", err, qerr)
+	}
+	l.log.Warn("listener: message refused by the store, quarantined", "message_id", store.Printable(q.MessageID, 80),
+		"event_type", store.Printable(q.EventType, 80), "err", err)
+	t.add(qr)
+	t.reasons = append(t.reasons, notification.ReasonStoreRefused)
+	return nil
+}
+
+// recordOnce writes items in one transaction, then quarantines the events the store refused
+// for an unknown project.
+func (l *Listener) recordOnce(ctx context.Context, items []item, receivedAt time.Time, t *tally) error {
+	eb := store.EventBatch{NewCustomer: l.cfg.NewCustomer, ReceivedAt: receivedAt}
+	var srcs []item // the item of each event, for refusals
+	for _, it := range items {
+		switch {
+		case it.event != nil:
+			eb.Events = append(eb.Events, *it.event)
+			srcs = append(srcs, it)
+		case it.qmsg != nil:
+			eb.Quarantine = append(eb.Quarantine, *it.qmsg)
+		}
+	}
+	res, err := l.store.RecordEvents(ctx, eb)
+	if err != nil {
+		return err
+	}
+	t.add(res)
+	for _, q := range eb.Quarantine {
+		t.reasons = append(t.reasons, q.Reason)
+	}
+	if len(res.Refused) > 0 {
+		qb := store.EventBatch{ReceivedAt: eb.ReceivedAt}
+		for _, i := range res.Refused {
+			it := srcs[i]
+			q := l.quarantine(it.d, nil, notification.ReasonUnknownProject,
+				fmt.Sprintf("project %s is not a customer (listener.unknown_projects.mode is quarantine)", it.event.ProjectID))
+			q.MessageID, q.EventType = it.event.MessageID, it.event.EventType
+			qb.Quarantine = append(qb.Quarantine, *q)
+		}
+		qr, err := l.store.RecordEvents(ctx, qb)
+		if err != nil {
+			return fmt.Errorf("quarantine %d events of unknown projects: %w", len(qb.Quarantine), err)
+		}
+		t.res.Quarantined += qr.Quarantined
+		for range res.Refused {
+			t.reasons = append(t.reasons, notification.ReasonUnknownProject)
+		}
+	}
+	return nil
+}
+
+// transient reports whether err says the store could not take a transaction just now
+// (connection lost, shut down, out of resources, a serialization failure or deadlock, SQLite
+// busy), rather than that it refuses what it was given.
+func transient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var se interface{ SQLState() string }
+	if errors.As(err, &se) {
+		switch code := se.SQLState(); {
+		case len(code) < 2:
+		case code[:2] == "08", code[:2] == "40", code[:2] == "53", code[:2] == "57", code[:2] == "58":
+			return true
+		}
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked") ||
+		strings.Contains(msg, "connection refused") || strings.Contains(msg, "closed pool")
+}
+
+func uniqueSorted(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // redact masks the password of an AMQP URL.

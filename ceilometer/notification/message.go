@@ -34,8 +34,9 @@ const (
 	ReasonUnparseable    = "unparseable"     // not JSON, or not a notification
 	ReasonUnknownEvent   = "unknown_event"   // a valid notification no definition matches
 	ReasonMissingField   = "missing_field"   // a definition matched but a required field is absent
-	ReasonBadField       = "bad_field"       // a field has an unusable value (a time that does not parse)
+	ReasonBadField       = "bad_field"       // a field has an unusable value (a time that does not parse, a NUL in an id, an impossible time)
 	ReasonUnknownProject = "unknown_project" // the project is not a customer and may not be created
+	ReasonStoreRefused   = "store_refused"   // the store refused the event; the detail is the database's reason
 )
 
 // Error is why a message was refused.

@@ -93,6 +93,7 @@ func listenerConfig(lc config.Listener) listener.Config {
 	c := listener.Config{
 		URL: lc.URL, Exchanges: lc.Exchanges, Durable: lc.Durable, Queue: lc.Queue, RoutingKeys: lc.RoutingKeys,
 		Prefetch: lc.Prefetch, BatchSize: lc.BatchSize, BatchWait: lc.BatchWait,
+		MinEventTime: lc.MinEventTime, MaxEventAhead: lc.MaxEventAhead,
 	}
 	if lc.UnknownProjects.Mode == "create" {
 		c.NewCustomer = &billing.Customer{Currency: lc.UnknownProjects.Currency, Policy: lc.UnknownProjects.Policy, Status: billing.Active}

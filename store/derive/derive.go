@@ -44,18 +44,59 @@ type Span struct {
 // change with different attributes ends it and starts the next (same second: replaces it), a
 // close ends it. A change before any open opens (the resource predates the events); a change
 // after a close is ignored; an open after a close starts a new life. Zero-length spans vanish.
+//
+// Times come from two clocks: an open is stamped from its payload (launched_at, on the compute
+// host), a change from the envelope (the host that sent it), so a change can carry a second
+// before the open of its own life. Causality settles it, since nothing of a life precedes its
+// birth:
+//   - a change stamped before the open of its life takes effect at the open's second: the life
+//     starts there with the open's attributes updated by those changes, and the open never
+//     re-applies its older attributes over them;
+//   - a second open in a life (the legacy and the versioned create of one server) only adds the
+//     attributes the span lacks, and never undoes a change;
+//   - a close stamped before the resource's first open ends that open's life at once: nothing
+//     is billed, rather than a span that never ends.
 func Spans(evs []Event) []Span {
 	var out []Span
 	var cur *Span
 	closed := false
+	opened := false     // an open began the current life
+	lifeStart := 0      // out[lifeStart:] are the spans of the current life
+	everOpened := false // an open was seen at all
+	earlyClose := false // a close came before any open: it ends the first life
 	for _, e := range evs {
 		switch e.Action {
-		case notification.Open, notification.Change:
+		case notification.Open:
+			everOpened = true
+			switch {
+			case earlyClose && cur == nil:
+				// The close of this life was stamped before its birth (skew): zero seconds.
+				earlyClose = false
+				continue
+			case cur == nil:
+				cur = &Span{Start: e.At, Attrs: e.Attrs}
+				lifeStart, opened = len(out), true
+				continue
+			case !opened:
+				// Changes stamped before this open belong to its life (skew): the life starts at
+				// the open, with its attributes updated by them.
+				cur = &Span{Start: e.At, Attrs: mergeAttrs(e.Attrs, cur.Attrs)}
+				out, opened = out[:lifeStart], true
+				continue
+			}
+			// A second open in the life: fill what the span lacks, in place.
+			for k, v := range e.Attrs {
+				if _, ok := cur.Attrs[k]; !ok {
+					cur.Attrs = mergeAttrs(cur.Attrs, map[string]string{k: v})
+				}
+			}
+		case notification.Change:
 			if cur == nil {
-				if e.Action == notification.Change && closed {
+				if closed {
 					continue
 				}
 				cur = &Span{Start: e.At, Attrs: e.Attrs}
+				lifeStart = len(out)
 				continue
 			}
 			next := mergeAttrs(cur.Attrs, e.Attrs)
@@ -72,13 +113,16 @@ func Spans(evs []Event) []Span {
 		case notification.Close:
 			closed = true
 			if cur == nil {
+				if !everOpened {
+					earlyClose = true
+				}
 				continue
 			}
 			if e.At > cur.Start {
 				cur.End = e.At
 				out = append(out, *cur)
 			}
-			cur = nil
+			cur, opened = nil, false
 		}
 	}
 	if cur != nil {

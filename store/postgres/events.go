@@ -29,10 +29,9 @@ var _ store.Events = (*Store)(nil)
 // batches deriving the same resource take turns and the second sees the first's events.
 func (s *Store) RecordEvents(ctx context.Context, b store.EventBatch) (store.EventResult, error) {
 	var res store.EventResult
-	for i, e := range b.Events {
-		if err := e.Validate(); err != nil {
-			return res, fmt.Errorf("record events: events[%d]: %w", i, err)
-		}
+	// Both backends refuse the same events, before writing anything (store.CheckEvent).
+	if err := store.CheckEvents(b.Events); err != nil {
+		return res, fmt.Errorf("record events: %w", err)
 	}
 	received := b.ReceivedAt
 	if received.IsZero() {
@@ -468,6 +467,7 @@ func quarantineTx(ctx context.Context, tx pgx.Tx, qs []store.QuarantinedMessage,
 	bodies := make([][]byte, n)
 	ats := make([]time.Time, n)
 	for i, q := range qs {
+		q = store.CleanQuarantine(q) // storable text, whatever the message held
 		sum := sha256.Sum256(q.Body)
 		at := received
 		if !q.ReceivedAt.IsZero() {

@@ -23,10 +23,9 @@ var _ store.Events = (*Store)(nil)
 // RecordEvents implements store.Events in one write transaction.
 func (s *Store) RecordEvents(ctx context.Context, b store.EventBatch) (store.EventResult, error) {
 	var res store.EventResult
-	for i, e := range b.Events {
-		if err := e.Validate(); err != nil {
-			return res, fmt.Errorf("record events: events[%d]: %w", i, err)
-		}
+	// Both backends refuse the same events, before writing anything (store.CheckEvent).
+	if err := store.CheckEvents(b.Events); err != nil {
+		return res, fmt.Errorf("record events: %w", err)
 	}
 	received := b.ReceivedAt
 	if received.IsZero() {
@@ -599,6 +598,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING`)
 	}
 	defer st.Close()
 	for _, q := range qs {
+		q = store.CleanQuarantine(q) // storable text, whatever the message held
 		sum := sha256.Sum256(q.Body)
 		at := received
 		if !q.ReceivedAt.IsZero() {

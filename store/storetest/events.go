@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +24,9 @@ func init() {
 		Case{"EventsQuarantineKeepsEachBodyOnce", testEventsQuarantine},
 		Case{"EventsBatchMixesNewAndKnownResources", testEventsMixedBatch},
 		Case{"EventsMarkBalancesStaleOncePerBatch", testEventsMarkBalances},
+		Case{"EventsRefuseWhatEitherStoreCannotHold", testEventsRefuseUnstorable},
+		Case{"EventsQuarantineStoresAnyText", testEventsQuarantineAnyText},
+		Case{"EventsSkewedOpenNeverUndoesALaterChange", testEventsSkew},
 	)
 }
 
@@ -333,4 +338,159 @@ func testEventsMarkBalances(t *testing.T, st store.Store) {
 	if m := marks(); m != after {
 		t.Errorf("burn mark %d → %d after a batch of duplicates: want it unchanged", after, m)
 	}
+}
+
+// testEventsRefuseUnstorable: an event with a NUL or a control character in a text field, an id
+// over store.EventLimits or a time outside store.EventTimeRange is refused by every backend,
+// before anything of its batch is written (PostgreSQL used to fail the commit with SQLSTATE
+// 22021 or 54000 where the embedded store accepted it). The limits themselves are accepted.
+func testEventsRefuseUnstorable(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	seed(t, st)
+	good := ev("good", notification.Open, 0, "m1.small")
+	bad := map[string]func(e *notification.Event){
+		"NUL in the resource id":     func(e *notification.Event) { e.ResourceID = "abc\x00def" },
+		"8192-byte resource id":      func(e *notification.Event) { e.ResourceID = strings.Repeat("x", 8192) },
+		"escape in the resource id":  func(e *notification.Event) { e.ResourceID = "srv\x1b[31m" },
+		"NUL in the message id":      func(e *notification.Event) { e.MessageID = "m\x00" },
+		"long message id":            func(e *notification.Event) { e.MessageID = strings.Repeat("m", store.EventLimits.MessageID+1) },
+		"NUL in the project":         func(e *notification.Event) { e.ProjectID = "c1\x00" },
+		"NUL in the event type":      func(e *notification.Event) { e.EventType = "compute.\x00" },
+		"invalid UTF-8 resource id":  func(e *notification.Event) { e.ResourceID = "srv-\xff" },
+		"NUL in an attribute value":  func(e *notification.Event) { e.Attributes = map[string]string{"flavor": "m1.\x00"} },
+		"long attribute value":       func(e *notification.Event) { e.Attributes = map[string]string{"flavor": strings.Repeat("f", 256)} },
+		"C1 control in an attribute": func(e *notification.Event) { e.Attributes = map[string]string{"fla\u0085vor": "x"} },
+		"year 1969":                  func(e *notification.Event) { e.Time = time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC) },
+	}
+	for name, spoil := range bad {
+		e := ev("bad", notification.Open, 5, "m1.small")
+		e.ResourceID = "srv-bad"
+		spoil(&e)
+		_, err := es.RecordEvents(ctx, store.EventBatch{Events: []notification.Event{good, e}})
+		if err == nil {
+			t.Errorf("%s: recorded, want refused", name)
+			continue
+		}
+		if !errors.Is(err, store.ErrBadEventField) && name != "year 1969" {
+			t.Errorf("%s: %v, want store.ErrBadEventField", name, err)
+		}
+		if strings.ContainsRune(err.Error(), 0) {
+			t.Errorf("%s: the error holds a NUL: %q", name, err)
+		}
+	}
+	if evs, err := es.ResourceEvents(ctx, "srv-1"); err != nil || len(evs) != 0 {
+		t.Fatalf("events of srv-1 after refused batches = %+v, %v; want none (all or nothing)", evs, err)
+	}
+	// At the limits: stored, and read back as given.
+	e := ev(strings.Repeat("m", store.EventLimits.MessageID), notification.Open, 7, strings.Repeat("f", store.EventLimits.AttrValue))
+	e.ResourceID = strings.Repeat("r", store.EventLimits.ResourceID)
+	e.ProjectID = "c1"
+	e.Attributes["state"] = "soft_deleted ünïcödé 服务器"
+	res := recordEvents(t, es, store.EventBatch{Events: []notification.Event{e}})
+	if res.Recorded != 1 {
+		t.Fatalf("event at the limits: %+v, want recorded", res)
+	}
+	got, err := es.ResourceEvents(ctx, e.ResourceID)
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0].Attributes, e.Attributes) || got[0].MessageID != e.MessageID {
+		t.Errorf("read back %+v, %v; want %+v", got, err, e)
+	}
+}
+
+// testEventsQuarantineAnyText: a quarantined message keeps its raw body whatever it holds, and
+// its text fields are stored escaped when they hold a NUL, other control characters or invalid
+// UTF-8: the quarantine itself never refuses a message.
+func testEventsQuarantineAnyText(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	body := []byte("{\"event_type\": \"x\u0000\", \"payload\": {}}\x00\xff")
+	q := store.QuarantinedMessage{Reason: notification.ReasonBadField, MessageID: "abc\x00def", EventType: "compute.\x00\xff",
+		Detail: "resource id \"abc\x00def\": control character\nsecond line", Exchange: "nova\x00", RoutingKey: "k\x01",
+		Body: body}
+	res := recordEvents(t, es, store.EventBatch{Quarantine: []store.QuarantinedMessage{q}})
+	if res.Quarantined != 1 {
+		t.Fatalf("quarantined = %d, want 1", res.Quarantined)
+	}
+	got, err := es.Quarantined(ctx, 0)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Quarantined = %+v, %v", got, err)
+	}
+	g := got[0]
+	if string(g.Body) != string(body) {
+		t.Errorf("body = %q, want the raw bytes %q", g.Body, body)
+	}
+	if g.MessageID != `abc\x00def` || g.EventType != `compute.\x00\xff` || g.Exchange != `nova\x00` || g.RoutingKey != `k\x01` {
+		t.Errorf("text fields = %q %q %q %q, want escaped", g.MessageID, g.EventType, g.Exchange, g.RoutingKey)
+	}
+	if !strings.Contains(g.Detail, "\nsecond line") || strings.ContainsRune(g.Detail, 0) {
+		t.Errorf("detail = %q, want newlines kept and the NUL escaped", g.Detail)
+	}
+}
+
+// testEventsSkew: an open is stamped from its payload (launched_at), a change from the envelope;
+// with clock skew a change can carry a second before the open of its own life. The open never
+// re-applies its older attributes over that change (issue 12, 3): the life starts at the open,
+// with the change applied; a later twin open fills but never undoes; a close stamped before the
+// first open bills nothing rather than leaving a span open forever. Arrival order never matters.
+func testEventsSkew(t *testing.T, st store.Store) {
+	es := capability[store.Events](t, st)
+	seed(t, st)
+	withState := func(e notification.Event, resource, state string) notification.Event {
+		e.ResourceID = resource
+		e.Attributes = map[string]string{"flavor": "m1.small", "state": state}
+		return e
+	}
+	states := func(resource string) []string {
+		t.Helper()
+		h, err := st.ResourceHistory(ctx, "c1", []string{resource})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, u := range h {
+			for _, r := range u.Records {
+				end := "open"
+				if !r.End.IsZero() {
+					end = fmt.Sprint(int(r.End.Sub(at(0)).Seconds()))
+				}
+				out = append(out, fmt.Sprintf("%d-%s %s %s", int(r.Start.Sub(at(0)).Seconds()), end, r.Attributes["flavor"], r.Attributes["state"]))
+			}
+		}
+		return out
+	}
+	// Launched at 100 (payload), stopped at 95 by the envelope of a host 5 s behind: one span
+	// from 100, stopped. Both arrival orders, in one batch and in two.
+	for i, batches := range [][][]string{{{"open", "change"}}, {{"change", "open"}}, {{"open"}, {"change"}}, {{"change"}, {"open"}}} {
+		res := fmt.Sprintf("srv-skew-%d", i)
+		mk := map[string]notification.Event{
+			"open":   withState(ev(res+"-o", notification.Open, 100, ""), res, "active"),
+			"change": withState(ev(res+"-c", notification.Change, 95, ""), res, "stopped"),
+		}
+		for _, b := range batches {
+			var evs []notification.Event
+			for _, k := range b {
+				evs = append(evs, mk[k])
+			}
+			recordEvents(t, es, store.EventBatch{Events: evs})
+		}
+		wantSpans(t, states(res), "100-open m1.small stopped")
+	}
+	// A change after that, at 200, starts again: the skewed one stays where it was put.
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{withState(ev("s0-on", notification.Change, 200, ""), "srv-skew-0", "active")}})
+	wantSpans(t, states("srv-skew-0"), "100-200 m1.small stopped", "200-open m1.small active")
+
+	// The legacy create at 0, stopped at 100, the versioned twin create stamped 150: stays stopped.
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{
+		withState(ev("tw-o", notification.Open, 0, ""), "srv-twin", "active"),
+		withState(ev("tw-c", notification.Change, 100, ""), "srv-twin", "stopped"),
+	}})
+	twin := withState(ev("tw-o2", notification.Open, 150, ""), "srv-twin", "active")
+	twin.Attributes["vcpus"] = "1"
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{twin}})
+	wantSpans(t, states("srv-twin"), "0-100 m1.small active", "100-open m1.small stopped")
+
+	// Deleted at 48 by one clock, launched at 50 by another: nothing billed, nothing left open.
+	recordEvents(t, es, store.EventBatch{Events: []notification.Event{
+		withState(ev("ec-c", notification.Close, 48, ""), "srv-early", "deleted"),
+		withState(ev("ec-o", notification.Open, 50, ""), "srv-early", "active"),
+	}})
+	wantSpans(t, states("srv-early"))
 }
