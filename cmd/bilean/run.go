@@ -40,7 +40,10 @@ one batch at a time (SELECT … FOR UPDATE SKIP LOCKED on PostgreSQL), heartbeat
 done. The same command started on other hosts against the same PostgreSQL database joins the same
 run (a run is identified by its mode and period) and claims batches too; a batch whose heartbeat
 is older than --stale-after (its worker died) is taken over. The command returns when every batch
-of the run is done. ` + "`bilean runs list|show`" + ` shows the progress.`,
+of the run is done. ` + "`bilean runs list|show`" + ` shows the progress.
+
+A store without a single customer is reported on stderr and the command exits 1 (it is usually
+the wrong store: check database.url), unless --allow-empty.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			loc := a.cfg.Location()
