@@ -53,11 +53,90 @@ func (c *Config) sections() []section {
 	return []section{&c.Documents, &c.Mail, &c.Listener, &c.Balance, &c.OpenStack, &c.Gnocchi}
 }
 
-// Database says where the store lives.
+// Database says where the store lives and how long PostgreSQL may wait for it.
 type Database struct {
-	// URL is "sqlite:PATH" (or a bare path) for the embedded store, or postgres://… for
-	// PostgreSQL. BILEAN_DATABASE_URL overrides it. Defaults to sqlite:var/bilean.db.
+	// URL is "sqlite:PATH" for the embedded store, or postgres://…, postgresql://… or a
+	// PostgreSQL keyword string (host=… dbname=…) for PostgreSQL. BILEAN_DATABASE_URL
+	// overrides it. Defaults to sqlite:var/bilean.db. See ParseDatabaseURL.
 	URL string `yaml:"url"`
+	// LockTimeout bounds a PostgreSQL statement's wait for a lock (lock_timeout): a finalize
+	// that waited that long is rolled back and retried, so a worker stuck while holding the
+	// invoice-number counter cannot stall the others forever. 0 disables. Defaults to 10s.
+	LockTimeout *time.Duration `yaml:"lock_timeout"`
+	// IdleInTransactionSessionTimeout ends a PostgreSQL session that sat idle inside a
+	// transaction that long (idle_in_transaction_session_timeout): the locks of a frozen
+	// worker are released and its late commit fails. 0 disables. Defaults to 60s.
+	IdleInTransactionSessionTimeout *time.Duration `yaml:"idle_in_transaction_session_timeout"`
+	// StatementTimeout bounds one PostgreSQL statement (statement_timeout); migrations are
+	// exempt. 0 disables. Defaults to 5m.
+	StatementTimeout *time.Duration `yaml:"statement_timeout"`
+	// TCPKeepAlive is the idle time before TCP keepalive probes, on Bilean's connections and
+	// (tcp_keepalives_idle) on the server's end, so a vanished host's session is noticed.
+	// 0 leaves the system defaults. Defaults to 30s.
+	TCPKeepAlive *time.Duration `yaml:"tcp_keepalive"`
+}
+
+// Defaults of the database section's PostgreSQL settings.
+const (
+	DefaultLockTimeout                     = 10 * time.Second
+	DefaultIdleInTransactionSessionTimeout = 60 * time.Second
+	DefaultStatementTimeout                = 5 * time.Minute
+	DefaultTCPKeepAlive                    = 30 * time.Second
+)
+
+func (d *Database) defaults() {
+	if d.URL == "" {
+		d.URL = "sqlite:var/bilean.db"
+	}
+	for _, f := range []struct {
+		p   **time.Duration
+		def time.Duration
+	}{
+		{&d.LockTimeout, DefaultLockTimeout},
+		{&d.IdleInTransactionSessionTimeout, DefaultIdleInTransactionSessionTimeout},
+		{&d.StatementTimeout, DefaultStatementTimeout},
+		{&d.TCPKeepAlive, DefaultTCPKeepAlive},
+	} {
+		if *f.p == nil {
+			v := f.def
+			*f.p = &v
+		}
+	}
+}
+
+func (d *Database) validate(add func(field string, err error)) {
+	if _, err := d.Driver(); err != nil {
+		add("database.url", err)
+	}
+	for _, f := range []struct {
+		name string
+		v    *time.Duration
+	}{
+		{"lock_timeout", d.LockTimeout},
+		{"idle_in_transaction_session_timeout", d.IdleInTransactionSessionTimeout},
+		{"statement_timeout", d.StatementTimeout},
+		{"tcp_keepalive", d.TCPKeepAlive},
+	} {
+		if f.v == nil {
+			continue
+		}
+		if *f.v < 0 || (*f.v > 0 && *f.v < time.Millisecond) {
+			add("database."+f.name, fmt.Errorf("%s: want 0 (off) or a duration of 1ms or more, e.g. 10s", *f.v))
+		}
+	}
+}
+
+// Timeouts returns lock_timeout, idle_in_transaction_session_timeout, statement_timeout and the
+// TCP keepalive idle time, defaults applied (0 is off).
+func (d Database) Timeouts() (lock, idleInTx, statement, keepAlive time.Duration) {
+	get := func(p *time.Duration, def time.Duration) time.Duration {
+		if p == nil {
+			return def
+		}
+		return *p
+	}
+	return get(d.LockTimeout, DefaultLockTimeout), get(d.IdleInTransactionSessionTimeout, DefaultIdleInTransactionSessionTimeout),
+		get(d.StatementTimeout, DefaultStatementTimeout), get(d.TCPKeepAlive, DefaultTCPKeepAlive)
 }
 
 // Billing holds the money and time rules.
@@ -181,9 +260,7 @@ func Parse(name string, b []byte) (*Config, error) {
 
 // WithDefaults fills every unset field with its documented default.
 func (c *Config) WithDefaults() {
-	if c.Database.URL == "" {
-		c.Database.URL = "sqlite:var/bilean.db"
-	}
+	c.Database.defaults()
 	if c.Billing.Timezone == "" {
 		c.Billing.Timezone = "UTC"
 	}
@@ -290,9 +367,7 @@ func (c *Config) Validate() error {
 	default:
 		add("log.format", fmt.Errorf("%q: want text or json", c.Log.Format))
 	}
-	if _, err := c.Database.Driver(); err != nil {
-		add("database.url", err)
-	}
+	c.Database.validate(add)
 	for _, s := range c.sections() {
 		s.validate(add)
 	}
@@ -340,32 +415,24 @@ func (c *Config) CreditNoteNumbering() (NumberFormat, error) {
 	return ParseNumberFormat(c.Billing.CreditNoteFormat)
 }
 
-// Driver returns "sqlite" for the embedded store and "postgres" for a postgres:// or postgresql://
-// URL.
+// Driver returns "sqlite" for the embedded store and "postgres" for PostgreSQL (see
+// ParseDatabaseURL).
 func (d Database) Driver() (string, error) {
-	if strings.HasPrefix(d.URL, "postgres://") || strings.HasPrefix(d.URL, "postgresql://") {
-		return "postgres", nil
-	}
-	if _, ok := d.SQLitePath(); ok {
-		return "sqlite", nil
-	}
-	return "", fmt.Errorf("%q: want sqlite:PATH or postgres://…", d.URL)
+	driver, _, err := ParseDatabaseURL(d.URL)
+	return driver, err
 }
 
 // SQLitePath returns the file of an embedded-store URL, and false for any other URL.
 func (d Database) SQLitePath() (string, bool) {
-	u := d.URL
-	switch {
-	case strings.HasPrefix(u, "sqlite://"):
-		return strings.TrimPrefix(u, "sqlite://"), true
-	case strings.HasPrefix(u, "sqlite:"):
-		return strings.TrimPrefix(u, "sqlite:"), true
-	case strings.Contains(u, "://"):
+	driver, path, err := ParseDatabaseURL(d.URL)
+	if err != nil || driver != "sqlite" {
 		return "", false
-	default:
-		return u, true
 	}
+	return path, true
 }
+
+// Redacted returns the URL fit for a message or a log (see RedactDatabaseURL).
+func (d Database) Redacted() string { return RedactDatabaseURL(d.URL) }
 
 // NumberFormat turns a numbering format into a series key and a number formatter.
 type NumberFormat struct {

@@ -33,6 +33,12 @@ type pgCloud struct {
 // shipped billing settings and chains (without rendering), batches of batchSize customers.
 func newPGCloud(t testing.TB, projects, spans, batchSize int) *pgCloud {
 	t.Helper()
+	return newPGCloudWith(t, projects, spans, batchSize, "")
+}
+
+// newPGCloudWith is newPGCloud with extra configuration appended (e.g. a database: section).
+func newPGCloudWith(t testing.TB, projects, spans, batchSize int, extra string) *pgCloud {
+	t.Helper()
 	url := pgtest.URL(t)
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, url)
@@ -45,7 +51,7 @@ func newPGCloud(t testing.TB, projects, spans, batchSize int) *pgCloud {
 	}
 	dir := t.TempDir()
 	c := &pgCloud{t: t, url: url, st: st, dir: dir, config: filepath.Join(dir, "bilean.yaml"), projects: projects}
-	if err := os.WriteFile(c.config, []byte(pgConfig(t, batchSize)), 0o644); err != nil {
+	if err := os.WriteFile(c.config, []byte(pgConfig(t, batchSize)+extra), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -147,6 +153,45 @@ func (p *proc) kill(t testing.TB) {
 	}
 	<-p.done
 	p.killed = true
+}
+
+// signal sends sig to the process.
+func (p *proc) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("%v: %v", sig, err)
+	}
+}
+
+// exited waits for the process to exit, whatever its status, failing the test after timeout.
+func (p *proc) exited(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Fatalf("%v did not exit in %s:\n%s", p.cmd.Args, timeout, p.out.String())
+		return nil
+	}
+}
+
+// appName is the application_name of the process's PostgreSQL sessions.
+func (p *proc) appName() string { return fmt.Sprintf("bilean[%d]", p.cmd.Process.Pid) }
+
+// sessions counts the process's sessions on the server.
+func (c *pgCloud) sessions(p *proc) int {
+	return c.count(`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, p.appName())
+}
+
+// waitSessionsGone waits until the server has no session left of a process that is gone. A
+// process killed while its COMMIT was on the wire (or being flushed) leaves a server session
+// that still commits after the process was reaped: what the database holds is only final once
+// those sessions have ended.
+func (c *pgCloud) waitSessionsGone(p *proc) {
+	c.t.Helper()
+	waitFor(c.t, 60*time.Second, "the server to end the sessions of "+p.appName(), func() bool { return c.sessions(p) == 0 })
 }
 
 // count returns a single integer from SQL.

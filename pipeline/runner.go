@@ -197,7 +197,7 @@ func (s *sharedSource) claim(ctx context.Context, b *store.Batch) *Claim {
 		s.takenOver.Add(1)
 		s.log.Warn("batch taken over", "run", s.runID, "batch", b.N, "attempt", b.Attempts, "worker", b.Worker)
 	}
-	bctx, cancel := context.WithCancelCause(ctx)
+	bctx, cancel := context.WithCancelCause(store.WithBatchClaim(ctx, store.BatchClaim{RunID: s.runID, N: b.N, Worker: b.Worker}))
 	stop := make(chan struct{})
 	beat := make(chan struct{})
 	go func() {
@@ -229,11 +229,14 @@ func (s *sharedSource) claim(ctx context.Context, b *store.Batch) *Claim {
 			defer s.busy.Add(-1)
 			close(stop)
 			<-beat
-			lost := errors.Is(context.Cause(bctx), store.ErrLostClaim)
+			// Lost when the heartbeat found the batch taken over, or when the store refused to
+			// finalize under a claim that is no longer ours.
+			lost := errors.Is(context.Cause(bctx), store.ErrLostClaim) || errors.Is(err, store.ErrLostClaim)
 			cancel(nil)
 			bg := context.WithoutCancel(ctx)
 			if err != nil {
 				if lost {
+					s.log.Warn("batch claim lost: another worker finishes it", "run", s.runID, "batch", b.N, "worker", b.Worker)
 					return false, nil // the worker that took it over finishes it
 				}
 				if rerr := s.st.ReleaseBatch(bg, s.runID, b.N, b.Worker); rerr != nil {

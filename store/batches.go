@@ -86,3 +86,26 @@ type Batches interface {
 	// run does not exist.
 	GetRunProgress(ctx context.Context, id string) (*RunProgress, error)
 }
+
+// BatchClaim names a batch of a shared run held by a worker.
+type BatchClaim struct {
+	RunID  string
+	N      int
+	Worker string
+}
+
+type batchClaimKey struct{}
+
+// WithBatchClaim returns a context that carries the worker's claim on a batch: a store that
+// shares runs between processes (PostgreSQL) checks, inside Finalize's transaction, that the
+// claim still holds, and refuses with an error wrapping ErrLostClaim when another worker took the
+// batch over (a worker frozen past the staleness limit must not commit late).
+func WithBatchClaim(ctx context.Context, c BatchClaim) context.Context {
+	return context.WithValue(ctx, batchClaimKey{}, c)
+}
+
+// BatchClaimFrom returns the claim WithBatchClaim put in ctx.
+func BatchClaimFrom(ctx context.Context) (BatchClaim, bool) {
+	c, ok := ctx.Value(batchClaimKey{}).(BatchClaim)
+	return c, ok
+}

@@ -48,7 +48,7 @@ acknowledged before exit. Prometheus metrics are served on listener.metrics_addr
 			defer st.Close()
 			es, ok := st.(store.Events)
 			if !ok {
-				return fmt.Errorf("store %s cannot record notification events", a.cfg.Database.URL)
+				return fmt.Errorf("store %s cannot record notification events", displayURL(a.cfg.Database.URL))
 			}
 			reg := prometheus.NewRegistry()
 			m := listener.NewMetrics(reg)

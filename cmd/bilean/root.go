@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -41,7 +40,7 @@ func newRoot() *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configPath, "config", "", "configuration file (default etc/bilean.yaml when present, else the built-in one)")
-	pf.StringVar(&a.database, "database", "", "store URL, overriding the configuration (sqlite:PATH or postgres://…)")
+	pf.StringVar(&a.database, "database", "", "store URL, overriding the configuration (sqlite:PATH, postgres://… or host=… dbname=…)")
 	pf.StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	root.AddCommand(a.runCmd(), a.interimCmd(), a.invoicesCmd(), a.importCmd(), a.demoCmd(), a.migrateCmd())
 	for _, newCmd := range commands {
@@ -102,18 +101,21 @@ func (a *app) openStore(ctx context.Context) (store.Store, error) {
 }
 
 // openStore opens the backend database.url names: the embedded SQLite store for sqlite:PATH,
-// PostgreSQL for postgres://… (BILEAN_DATABASE_URL overrides the file). Both apply their pending
-// migrations on open.
+// PostgreSQL for postgres://…, postgresql://… or a keyword string (BILEAN_DATABASE_URL overrides
+// the file), with the session timeouts of the database section. Both apply their pending
+// migrations on open. Anything else is an error that never shows a password.
 func openStore(ctx context.Context, db config.Database) (store.Store, error) {
-	driver, err := db.Driver()
+	driver, path, err := config.ParseDatabaseURL(db.URL)
 	if err != nil {
 		return nil, fmt.Errorf("database.url: %w", err)
 	}
 	switch driver {
 	case "postgres":
-		return postgres.Open(ctx, db.URL)
+		lock, idle, stmt, ka := db.Timeouts()
+		return postgres.OpenWith(ctx, db.URL, postgres.Options{
+			LockTimeout: lock, IdleInTransactionSessionTimeout: idle, StatementTimeout: stmt, TCPKeepAlive: ka,
+		})
 	case "sqlite":
-		path, _ := db.SQLitePath()
 		if dir := filepath.Dir(path); dir != "" {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, fmt.Errorf("create store folder: %w", err)
@@ -125,16 +127,7 @@ func openStore(ctx context.Context, db config.Database) (store.Store, error) {
 }
 
 // displayURL is the database URL without its password, for messages.
-func displayURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
-}
+func displayURL(raw string) string { return config.RedactDatabaseURL(raw) }
 
 func (a *app) env(st store.Store) pipeline.Env {
 	return pipeline.Env{Store: st, Config: a.cfg, Log: a.log}

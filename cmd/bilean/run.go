@@ -11,6 +11,7 @@ import (
 
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/pipeline"
+	"github.com/bilean/bilean/store"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -23,6 +24,7 @@ func (a *app) runCmd() *cobra.Command {
 		workers    int
 		staleAfter time.Duration
 		local      bool
+		allowEmpty bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -38,7 +40,10 @@ one batch at a time (SELECT … FOR UPDATE SKIP LOCKED on PostgreSQL), heartbeat
 done. The same command started on other hosts against the same PostgreSQL database joins the same
 run (a run is identified by its mode and period) and claims batches too; a batch whose heartbeat
 is older than --stale-after (its worker died) is taken over. The command returns when every batch
-of the run is done. ` + "`bilean runs list|show`" + ` shows the progress.`,
+of the run is done. ` + "`bilean runs list|show`" + ` shows the progress.
+
+A store without a single customer is reported on stderr and the command exits 1 (it is usually
+the wrong store: check database.url), unless --allow-empty.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			loc := a.cfg.Location()
@@ -77,6 +82,20 @@ of the run is done. ` + "`bilean runs list|show`" + ` shows the progress.`,
 			if err != nil {
 				return err
 			}
+			if len(customers) == 0 && run.Stats.Customers == 0 && !allowEmpty {
+				// A store with no customer at all is more often the wrong store (a mistyped
+				// database.url) than a cloud with nobody to bill: say so, unless told.
+				ids, err := st.CustomerIDs(cmd.Context(), store.CustomerFilter{})
+				if err != nil {
+					return fmt.Errorf("list customers: %w", err)
+				}
+				if len(ids) == 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "bilean: the store %s has no customers: nothing to invoice for %s.\n"+
+						"Check database.url (or BILEAN_DATABASE_URL), import customers (bilean import customers FILE), or pass --allow-empty.\n",
+						displayURL(a.cfg.Database.URL), period)
+					return exitCode(1)
+				}
+			}
 			if run.Stats.Failed > 0 {
 				return exitCode(1)
 			}
@@ -88,6 +107,7 @@ of the run is done. ` + "`bilean runs list|show`" + ` shows the progress.`,
 	cmd.Flags().IntVar(&workers, "workers", 0, "batches processed at once by this process (default pipeline.workers)")
 	cmd.Flags().DurationVar(&staleAfter, "stale-after", pipeline.DefaultStaleAfter, "take over a claimed batch whose heartbeat is older than this")
 	cmd.Flags().BoolVar(&local, "local", false, "do not share the run with other processes through the store")
+	cmd.Flags().BoolVar(&allowEmpty, "allow-empty", false, "exit 0 when the store has no customers at all (else it is an error: probably the wrong store)")
 	return cmd
 }
 

@@ -52,7 +52,8 @@ func (s *Store) Finalize(ctx context.Context, req store.FinalizeRequest) error {
 		number string
 		stored []invoice.BilledRange
 	)
-	err = s.write(ctx, func(tx pgx.Tx) error {
+	// finalizeTx: checks the batch claim, retries lock timeouts (see there).
+	err = s.finalizeTx(ctx, func(tx pgx.Tx) error {
 		var oldID int64
 		if req.Replaces != "" {
 			var cust, status string
