@@ -14,12 +14,25 @@ import (
 // a description may hold line breaks and tabs when multiline), at most max bytes. It returns ""
 // or the message to follow the field name.
 func textMsg(s string, max int, multiline bool) string {
-	if !utf8.ValidString(s) {
-		return fmt.Sprintf(" %s: invalid UTF-8", clip(s))
+	ascii := true
+	for i := 0; i < len(s); i++ { // fast path: printable ASCII
+		if b := s[i]; b >= 0x80 {
+			ascii = false
+			break
+		} else if b < 0x20 || b == 0x7f {
+			if !(multiline && (b == '\n' || b == '\t' || b == '\r')) {
+				return fmt.Sprintf(" %s: control character %U at byte %d, want printable text", clip(s), rune(b), i)
+			}
+		}
 	}
-	for i, r := range s {
-		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r')) {
-			return fmt.Sprintf(" %s: control character %U at byte %d, want printable text", clip(s), r, i)
+	if !ascii {
+		if !utf8.ValidString(s) {
+			return fmt.Sprintf(" %s: invalid UTF-8", clip(s))
+		}
+		for i, r := range s {
+			if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r')) {
+				return fmt.Sprintf(" %s: control character %U at byte %d, want printable text", clip(s), r, i)
+			}
 		}
 	}
 	if len(s) > max {
@@ -68,11 +81,20 @@ var timeLayouts = []string{
 	"2006-01-02",
 }
 
+// timeBounds holds the latest observed time accepted, fixed once per file.
+type timeBounds struct{ latest time.Time }
+
+func newTimeBounds() timeBounds {
+	return timeBounds{latest: now().UTC().Add(billing.MaxFutureSkew).Truncate(time.Second)}
+}
+
 // parseTime reads a time in the forms interval.ParseTime reads (RFC 3339, a space for the T, no
 // zone meaning UTC, a bare date), strictly: whole seconds (a fraction is an error, never
 // truncated), converted to UTC, within the bounds of its kind. It returns the time or a message
 // to follow the field name.
-func parseTime(s string, kind timeKind) (time.Time, string) {
+func parseTime(s string, kind timeKind) (time.Time, string) { return newTimeBounds().parse(s, kind) }
+
+func (b timeBounds) parse(s string, kind timeKind) (time.Time, string) {
 	var t time.Time
 	var err error
 	for _, l := range timeLayouts {
@@ -94,8 +116,8 @@ func parseTime(s string, kind timeKind) (time.Time, string) {
 	}
 	switch kind {
 	case observed:
-		if limit := now().UTC().Add(billing.MaxFutureSkew).Truncate(time.Second); t.After(limit) {
-			return time.Time{}, fmt.Sprintf(" %q: more than a day in the future (latest accepted now: %s)", s, limit.Format(time.RFC3339))
+		if t.After(b.latest) {
+			return time.Time{}, fmt.Sprintf(" %q: more than a day in the future (latest accepted now: %s)", s, b.latest.Format(time.RFC3339))
 		}
 	case planned:
 		if !t.Before(billing.LatestPlannedTime) {

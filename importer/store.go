@@ -47,6 +47,13 @@ func ImportFile(ctx context.Context, st store.Importer, kind, path string, opt O
 		if err != nil {
 			return 0, err
 		}
+		el := &errList{file: path}
+		if err := checkDefaultPolicies(ctx, st, el, cs, ents); err != nil {
+			return 0, err
+		}
+		if err := el.err(); err != nil {
+			return 0, err
+		}
 		err = st.PutCustomers(ctx, cs)
 		return len(cs), refused(path, err, func(i int) *entry { return at(ents, i) })
 	case "policies":
@@ -61,9 +68,13 @@ func ImportFile(ctx context.Context, st store.Importer, kind, path string, opt O
 			return 0, err
 		}
 		el := &errList{file: path}
-		if err := checkCustomers(ctx, st, el, len(ss), func(i int) (string, string, *entry) {
+		known, err := checkCustomers(ctx, st, el, len(ss), func(i int) (string, string, *entry) {
 			return ss[i].CustomerID, "", ents[i]
-		}); err != nil {
+		})
+		if err != nil {
+			return 0, err
+		}
+		if err := checkPolicies(ctx, st, el, ss, ents, known); err != nil {
 			return 0, err
 		}
 		if err := el.err(); err != nil {
@@ -77,7 +88,7 @@ func ImportFile(ctx context.Context, st store.Importer, kind, path string, opt O
 			return 0, err
 		}
 		el := &errList{file: path}
-		if err := checkCustomers(ctx, st, el, len(ps), func(i int) (string, string, *entry) {
+		if _, err := checkCustomers(ctx, st, el, len(ps), func(i int) (string, string, *entry) {
 			return ps[i].CustomerID, ps[i].Currency, ents[i]
 		}); err != nil {
 			return 0, err
@@ -173,12 +184,13 @@ func refused(path string, err error, entryOf func(i int) *entry) error {
 }
 
 // checkCustomers checks, when st can read customers, that the n entries name known customers
-// and, for a non-empty currency, are in their customer's currency. Problems go to el; the
-// error is for a store that cannot be read.
-func checkCustomers(ctx context.Context, st store.Importer, el *errList, n int, get func(i int) (customer, currency string, e *entry)) error {
+// and, for a non-empty currency, are in their customer's currency. Problems go to el; it returns
+// the customers found (nil when st cannot read them), and an error for a store that cannot be
+// read.
+func checkCustomers(ctx context.Context, st store.Importer, el *errList, n int, get func(i int) (customer, currency string, e *entry)) (map[string]billing.Customer, error) {
 	cr, ok := st.(store.Customers)
 	if !ok || n == 0 {
-		return nil
+		return nil, nil
 	}
 	var ids []string
 	seen := map[string]bool{}
@@ -190,7 +202,7 @@ func checkCustomers(ctx context.Context, st store.Importer, el *errList, n int, 
 	}
 	cs, err := cr.GetCustomers(ctx, ids)
 	if err != nil {
-		return fmt.Errorf("%s: %w", el.file, err)
+		return nil, fmt.Errorf("%s: %w", el.file, err)
 	}
 	byID := make(map[string]billing.Customer, len(cs))
 	for _, c := range cs {
@@ -204,6 +216,56 @@ func checkCustomers(ctx context.Context, st store.Importer, el *errList, n int, 
 			e.failf(el, "customer_id", " %q: unknown customer (import the customers first)", id)
 		case cur != "" && cur != c.Currency:
 			e.failf(el, "currency", " %q: customer %q is billed in %s; a payment must be in its customer's currency", cur, id, c.Currency)
+		}
+	}
+	return byID, nil
+}
+
+// policyReader is the part of store.Feed that reads policies.
+type policyReader interface {
+	Policies(ctx context.Context) (map[string]billing.Policy, error)
+}
+
+// checkPolicies checks, when st can read policies, that each subscription names a stored policy
+// priced in its (known) customer's currency, as the run requires.
+func checkPolicies(ctx context.Context, st store.Importer, el *errList, ss []billing.Subscription, ents []*entry, customers map[string]billing.Customer) error {
+	pr, ok := st.(policyReader)
+	if !ok || customers == nil || len(ss) == 0 {
+		return nil
+	}
+	ps, err := pr.Policies(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", el.file, err)
+	}
+	for i, s := range ss {
+		c, known := customers[s.CustomerID]
+		p, ok := ps[s.Policy]
+		switch {
+		case !known:
+		case !ok:
+			ents[i].failf(el, "policy", " %q: unknown policy (import the policies first)", s.Policy)
+		case p.Currency != c.Currency:
+			ents[i].failf(el, "policy", " %q: priced in %s, customer %q is billed in %s", s.Policy, p.Currency, c.ID, c.Currency)
+		}
+	}
+	return nil
+}
+
+// checkDefaultPolicies checks, when st can read policies, that a customer's default policy, when
+// it is stored, is priced in the customer's currency. A default policy not stored yet is
+// accepted: policies may be imported after the customers.
+func checkDefaultPolicies(ctx context.Context, st store.Importer, el *errList, cs []billing.Customer, ents []entry) error {
+	pr, ok := st.(policyReader)
+	if !ok || len(cs) == 0 {
+		return nil
+	}
+	ps, err := pr.Policies(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", el.file, err)
+	}
+	for i, c := range cs {
+		if p, ok := ps[c.Policy]; ok && c.Policy != "" && p.Currency != c.Currency {
+			ents[i].failf(el, "policy", " %q: priced in %s, customer %q is billed in %s", c.Policy, p.Currency, c.ID, c.Currency)
 		}
 	}
 	return nil

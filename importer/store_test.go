@@ -110,6 +110,13 @@ func TestStoreRefusalsNameFileLineAndField(t *testing.T) {
 		{name: "subscription of an unknown customer", kind: "subscriptions", file: "subscriptions.yaml",
 			content: "subscriptions:\n  - customer: p1\n    policy: standard\n    start: 2026-10-01\n  - customer: p9\n    policy: standard\n    start: 2026-10-01\n",
 			want:    `subscriptions.yaml:5: subscriptions[1].customer "p9": unknown customer (import the customers first)`},
+		{name: "subscription to an unknown policy or one in another currency", kind: "subscriptions", file: "subscriptions.csv",
+			content: "customer_id,policy,start\np1,standard,2026-10-01\np1,gold,2026-10-01\np1,dollar,2026-10-01\n",
+			want: `subscriptions.csv:3: policy "gold": unknown policy (import the policies first)` + "\n" +
+				`subscriptions.csv:4: policy "dollar": priced in USD, customer "p1" is billed in EUR`},
+		{name: "customer whose default policy is in another currency", kind: "customers", file: "customers.yaml",
+			content: "customers:\n  - id: p2\n    currency: EUR\n    policy: dollar\n  - id: p3\n    currency: EUR\n    policy: not-yet-imported\n",
+			want:    `customers.yaml:4: customers[0].policy "dollar": priced in USD, customer "p2" is billed in EUR`},
 		{name: "subscription of an unknown customer, refused by the store", kind: "subscriptions", file: "subscriptions.csv", storeOnly: true,
 			content: "customer_id,policy,start\np1,standard,2026-10-01\np9,standard,2026-10-01\n",
 			want:    `subscriptions.csv:3: customer_id: customer "p9" is unknown`},
@@ -128,6 +135,9 @@ func TestStoreRefusalsNameFileLineAndField(t *testing.T) {
 				st := b.open(t)
 				seed := []billing.Customer{{ID: "p1", Name: "ACME", Currency: "EUR"}}
 				if err := st.PutCustomers(ctx, seed); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.PutPolicies(ctx, []billing.Policy{{Name: "standard", Currency: "EUR"}, {Name: "dollar", Currency: "USD"}}); err != nil {
 					t.Fatal(err)
 				}
 				if err := st.AddPayments(ctx, []billing.Payment{{CustomerID: "p1", Amount: dec("10.00"), Currency: "EUR",

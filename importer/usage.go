@@ -89,6 +89,7 @@ func streamUsage(path string, r io.Reader, chunk int, fn func([]billing.Record) 
 		fn:    fn,
 		chunk: chunk,
 		index: map[resKey]int32{},
+		times: newTimeBounds(),
 	}
 	var err error
 	switch formatOf(path) {
@@ -157,6 +158,7 @@ type usageParser struct {
 	res        []resSpans
 	lines      lineIndex // of the records passed on
 	attrPrefix string    // how an attribute is named in an error: "" (a CSV column) or "attributes."
+	times      timeBounds
 }
 
 // rawRecord is one record's fields as text, before validation.
@@ -193,13 +195,13 @@ func (u *usageParser) add(line int, raw *rawRecord, attrs map[string]string) err
 	okStart := false
 	if raw.start == "" {
 		el.add(line, "start", ": required")
-	} else if rec.Start, msg = parseTime(raw.start, observed); msg != "" {
+	} else if rec.Start, msg = u.times.parse(raw.start, observed); msg != "" {
 		el.add(line, "start", msg)
 	} else {
 		okStart = true
 	}
 	if raw.end != "" {
-		if rec.End, msg = parseTime(raw.end, observed); msg != "" {
+		if rec.End, msg = u.times.parse(raw.end, observed); msg != "" {
 			el.add(line, "end", msg)
 		} else if okStart && !rec.End.After(rec.Start) {
 			el.addf(line, "end", " %q: must be after start %q", raw.end, raw.start)
@@ -234,10 +236,17 @@ func (u *usageParser) checkAttrs(line int, typ string, attrs map[string]string) 
 		return
 	}
 	bad := false
-	for _, k := range sortedKeys(attrs) {
-		if msg := textMsg(attrs[k], billing.MaxAttrValueLen, false); msg != "" {
-			el.add(line, u.attrPrefix+k, msg)
+	for _, v := range attrs {
+		if textMsg(v, billing.MaxAttrValueLen, false) != "" {
 			bad = true
+			break
+		}
+	}
+	if bad { // report in a stable order; sorting only then keeps the common case free of allocations
+		for _, k := range sortedKeys(attrs) {
+			if msg := textMsg(attrs[k], billing.MaxAttrValueLen, false); msg != "" {
+				el.add(line, u.attrPrefix+k, msg)
+			}
 		}
 	}
 	if bad || typ == "" {

@@ -15,9 +15,9 @@ type AttrProblem struct {
 	Msg  string
 }
 
-// quantityAttrs are the attributes the rules read as non-negative quantities (see attrDecimal):
-// sizes of volumes, snapshots and images, and the components of a server.
-var quantityAttrs = []string{"size", "vcpus", "memory_mb", "ram_gb", "disk_gb", "root_gb"}
+// The attributes the rules read as non-negative quantities (see attrDecimal) are the sizes of
+// volumes, snapshots and images and the components of a server: size, vcpus, memory_mb, ram_gb,
+// disk_gb and root_gb.
 
 // requiredAttrs lists, per resource type, the attributes its rule needs whatever its spec; each
 // entry is a set of alternatives, one of which must be present.
@@ -54,14 +54,21 @@ func CheckAttributes(resourceType string, attrs map[string]string) []AttrProblem
 			out = append(out, AttrProblem{Attr: alts[0], Msg: msg})
 		}
 	}
-	for _, a := range quantityAttrs {
-		v, ok := attrs[a]
-		if !ok || v == "" {
+	for a, v := range attrs {
+		switch a {
+		case "size", "vcpus", "memory_mb", "ram_gb", "disk_gb", "root_gb": // quantityAttrs
+		default:
+			continue
+		}
+		if v == "" {
 			continue
 		}
 		if d, err := decimal.Parse(v); err != nil || d.IsNeg() {
 			out = append(out, AttrProblem{Attr: a, Msg: fmt.Sprintf(" %q: want a non-negative number", v)})
 		}
+	}
+	if len(out) < 2 {
+		return out
 	}
 	slices.SortStableFunc(out, func(x, y AttrProblem) int {
 		switch {
