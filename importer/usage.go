@@ -57,8 +57,12 @@ func Usage(path string, r io.Reader) ([]billing.Record, error) {
 //     values are strings or numbers; numbers are kept as their decimal text). Blank lines are
 //     skipped; other keys are errors.
 //
-// Times are read with interval.ParseTime (UTC, whole seconds); end must be after start; source
-// defaults to DefaultSource. Across the file, the spans of one resource (customer, resource id)
+// Times are whole seconds (a fraction is an error), converted to UTC, from 2000 to a day from now;
+// end must be after start; source defaults to DefaultSource. Text is printable and within
+// billing's limits; a record has at most billing.MaxAttributes attributes, and those its resource
+// type's rule needs (rating.CheckAttributes: a server's flavor or flavor_id, a volume's, snapshot's
+// or image's size, no negative quantity). A CSV row or JSON line is at most MaxLineBytes, a CSV
+// header at most MaxColumns columns: a longer one stops the parse before it reaches memory. Across the file, the spans of one resource (customer, resource id)
 // must not overlap and must share one resource type; these checks complete only at the end of
 // the file.
 //
