@@ -48,7 +48,7 @@ type spec struct {
 	top      string            // YAML key holding the list, e.g. "customers"
 	fields   []string          // canonical field (column) names, in documentation order
 	required []string          // columns a CSV header must have
-	lists    map[string]bool   // fields a YAML entry may give as a sequence of strings
+	lists    map[string]bool   // fields given as a YAML sequence of strings, or in CSV separated by ";"
 	aliases  map[string]string // other accepted names → canonical
 	maxLen   map[string]int    // bytes a field's value (each item of a list) may have; default billing.MaxIDLen
 	maxItems int               // items a list field may have

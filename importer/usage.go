@@ -57,14 +57,14 @@ func Usage(path string, r io.Reader) ([]billing.Record, error) {
 //     values are strings or numbers; numbers are kept as their decimal text). Blank lines are
 //     skipped; other keys are errors.
 //
-// Times are whole seconds (a fraction is an error), converted to UTC, from 2000 to a day from now;
-// end must be after start; source defaults to DefaultSource. Text is printable and within
-// billing's limits; a record has at most billing.MaxAttributes attributes, and those its resource
-// type's rule needs (rating.CheckAttributes: a server's flavor or flavor_id, a volume's, snapshot's
-// or image's size, no negative quantity). A CSV row or JSON line is at most MaxLineBytes, a CSV
-// header at most MaxColumns columns: a longer one stops the parse before it reaches memory. Across the file, the spans of one resource (customer, resource id)
-// must not overlap and must share one resource type; these checks complete only at the end of
-// the file.
+// Times are whole seconds (a fraction is an error), converted to UTC, from 2000 to a day from
+// now; end must be after start; source defaults to DefaultSource. Text is printable and within
+// billing's limits; a record has at most billing.MaxAttributes attributes, and those its
+// resource type's rule needs (rating.CheckAttributes: a server's flavor or flavor_id, a volume's,
+// snapshot's or image's size, no negative quantity). A CSV row or JSON line is at most
+// MaxLineBytes, a CSV header at most MaxColumns columns: a longer one stops the parse before it
+// reaches memory. Across the file, the spans of one resource (customer, resource id) must not
+// overlap and must share one resource type; these checks complete only at the end of the file.
 //
 // All-or-nothing: fn is called only while no problem has been found, but a problem found later
 // (a bad row further down, or an overlap seen at the end) makes StreamUsage return an error
@@ -117,7 +117,7 @@ func streamUsage(path string, r io.Reader, chunk int, fn func([]billing.Record) 
 
 // lineIndex maps the index of a record passed on to its line. It keeps only the records whose
 // line does not follow from the previous one's (the first, and those after blank lines or
-// multi-line cells), so it stays small whatever the file's size.
+// multi-line cells), so a file of one record per line costs one entry whatever its size.
 type lineIndex struct {
 	at, line []int
 	n        int // records added
