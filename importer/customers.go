@@ -15,6 +15,8 @@ var customerSpec = spec{
 	fields:   []string{"id", "name", "currency", "timezone", "contacts", "tax_rate", "tax_exempt", "status", "policy", "region", "billing_start"},
 	required: []string{"id", "currency"},
 	lists:    map[string]bool{"contacts": true},
+	maxLen:   map[string]int{"name": billing.MaxNameLen, "contacts": billing.MaxContactLen},
+	maxItems: billing.MaxContacts,
 }
 
 // Customers parses a customer file: YAML (`customers: [{id, name, currency, timezone, contacts,
@@ -23,14 +25,21 @@ var customerSpec = spec{
 // upper-cased; an empty status is kept empty. Every customer is checked with
 // billing.Customer.Validate, and ids must be unique within the file.
 func Customers(path string, r io.Reader) ([]billing.Customer, error) {
+	cs, _, err := customers(path, r)
+	return cs, err
+}
+
+// customers is Customers that also returns the entry of each customer, to map a store's refusal
+// back to the file.
+func customers(path string, r io.Reader) ([]billing.Customer, []entry, error) {
 	f := formatOf(path)
 	if f != formatCSV && f != formatYAML {
-		return nil, unsupported(path, ".csv, .yaml or .yml")
+		return nil, nil, unsupported(path, ".csv, .yaml or .yml")
 	}
 	el := &errList{file: path}
 	entries, err := readEntries(el, f, r, &customerSpec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]billing.Customer, 0, len(entries))
 	seen := make(map[string]int, len(entries))
@@ -47,9 +56,9 @@ func Customers(path string, r io.Reader) ([]billing.Customer, error) {
 		out = append(out, c)
 	}
 	if err := el.err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, entries, nil
 }
 
 func customer(el *errList, e *entry) billing.Customer {
@@ -75,7 +84,7 @@ func customer(el *errList, e *entry) billing.Customer {
 		}
 	}
 	contacts, ok := e.lists["contacts"]
-	if !ok {
+	if !ok { // YAML may give one contact, or several separated by semicolons, as one value
 		contacts = strings.Split(e.get("contacts"), ";")
 	}
 	for _, a := range contacts {

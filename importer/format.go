@@ -11,9 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/bilean/bilean/billing"
 	"gopkg.in/yaml.v3"
 )
 
@@ -49,8 +48,10 @@ type spec struct {
 	top      string            // YAML key holding the list, e.g. "customers"
 	fields   []string          // canonical field (column) names, in documentation order
 	required []string          // columns a CSV header must have
-	lists    map[string]bool   // fields a YAML entry may give as a sequence of strings
+	lists    map[string]bool   // fields given as a YAML sequence of strings, or in CSV separated by ";"
 	aliases  map[string]string // other accepted names → canonical
+	maxLen   map[string]int    // bytes a field's value (each item of a list) may have; default billing.MaxIDLen
+	maxItems int               // items a list field may have
 }
 
 func (s *spec) canonical(name string) (string, bool) {
@@ -73,6 +74,7 @@ type entry struct {
 	lists  map[string][]string
 	lines  map[string]int    // YAML: canonical → line of the value
 	names  map[string]string // YAML: canonical → key as written
+	bad    map[string]bool   // fields whose text was refused: nothing more is said about them
 }
 
 func (e *entry) get(f string) string { return e.vals[f] }
@@ -92,8 +94,49 @@ func (e *entry) field(f string) string {
 	return e.prefix + f
 }
 
-// fail records a problem with field f of the entry; msg follows the field name verbatim.
-func (e *entry) fail(el *errList, f, msg string) { el.add(e.lineOf(f), e.field(f), msg) }
+// fail records a problem with field f of the entry; msg follows the field name verbatim. A field
+// whose text was refused (see checkText) is not reported again.
+func (e *entry) fail(el *errList, f, msg string) {
+	if !e.bad[f] {
+		el.add(e.lineOf(f), e.field(f), msg)
+	}
+}
+
+// checkText refuses, once per field, a value (or list item) that is not printable text within
+// its length, and a list with too many items: no NUL or control character reaches a store.
+func (e *entry) checkText(el *errList, s *spec) {
+	refuse := func(f, msg string) {
+		e.fail(el, f, msg)
+		if e.bad == nil {
+			e.bad = map[string]bool{}
+		}
+		e.bad[f] = true
+	}
+	max := func(f string) int {
+		if n, ok := s.maxLen[f]; ok {
+			return n
+		}
+		return billing.MaxIDLen
+	}
+	for _, f := range sortedKeys(e.vals) {
+		if msg := textMsg(e.vals[f], max(f), false); msg != "" {
+			refuse(f, msg)
+		}
+	}
+	for _, f := range sortedKeys(e.lists) {
+		items := e.lists[f]
+		if s.maxItems > 0 && len(items) > s.maxItems {
+			refuse(f, fmt.Sprintf(": %d items, at most %d", len(items), s.maxItems))
+			continue
+		}
+		for _, it := range items {
+			if msg := textMsg(it, max(f), false); msg != "" {
+				refuse(f, msg)
+				break
+			}
+		}
+	}
+}
 
 func (e *entry) failf(el *errList, f, format string, args ...any) {
 	e.fail(el, f, fmt.Sprintf(format, args...))
@@ -119,7 +162,7 @@ func readEntries(el *errList, f format, r io.Reader, s *spec) ([]entry, error) {
 }
 
 func readCSVEntries(el *errList, r io.Reader, s *spec) ([]entry, error) {
-	cr, cols, err := openCSV(el, r)
+	in, cols, err := openCSV(el, r)
 	if err != nil || cols == nil {
 		return nil, err
 	}
@@ -150,34 +193,78 @@ func readCSVEntries(el *errList, r io.Reader, s *spec) ([]entry, error) {
 		return nil, nil
 	}
 	var out []entry
-	err = eachRow(el, cr, len(cols), func(line int, rec []string) {
+	err = in.eachRow(el, len(cols), func(line int, rec []string) {
 		e := entry{line: line, vals: make(map[string]string, len(idx))}
 		for i, c := range names {
-			if c != "" {
-				e.vals[c] = strings.TrimSpace(rec[i])
+			if c == "" {
+				continue
 			}
+			v := strings.TrimSpace(rec[i])
+			if !s.lists[c] {
+				e.vals[c] = v
+				continue
+			}
+			// A list in one cell: items separated by semicolons.
+			if e.lists == nil {
+				e.lists = map[string][]string{}
+			}
+			var items []string
+			for _, it := range strings.Split(v, ";") {
+				if it = strings.TrimSpace(it); it != "" {
+					items = append(items, it)
+				}
+			}
+			e.lists[c] = items
 		}
+		e.checkText(el, s)
 		out = append(out, e)
 	})
 	return out, err
 }
 
-// openCSV reads the header row. cols is nil when the file cannot be read further.
-func openCSV(el *errList, r io.Reader) (*csv.Reader, []string, error) {
-	cr := csv.NewReader(r)
-	cr.ReuseRecord = true
-	head, err := cr.Read()
+// csvIn reads a CSV file row by row with every row bounded by MaxLineBytes.
+type csvIn struct {
+	cr  *csv.Reader
+	lim *rowLimiter
+}
+
+// read returns the next row; a row longer than MaxLineBytes is errTooLong.
+func (in *csvIn) read() ([]string, error) {
+	in.lim.start = in.cr.InputOffset()
+	return in.cr.Read()
+}
+
+// tooLong reports a row longer than MaxLineBytes at the line where the bound was crossed.
+func (in *csvIn) tooLong(el *errList) {
+	el.addf(in.lim.lines+1, "", "row longer than %d bytes (1 MiB); the rest of the file is not read", MaxLineBytes)
+}
+
+// openCSV reads the header row: trimmed, lower-cased, at most MaxColumns. cols is nil when the
+// file cannot be read further.
+func openCSV(el *errList, r io.Reader) (*csvIn, []string, error) {
+	in := &csvIn{lim: &rowLimiter{r: r}}
+	in.cr = csv.NewReader(in.lim)
+	in.cr.ReuseRecord = true
+	head, err := in.read()
 	if err == io.EOF {
 		el.add(0, "", "empty file: want a header row")
 		return nil, nil, nil
 	}
 	if err != nil {
 		var pe *csv.ParseError
-		if errors.As(err, &pe) {
+		switch {
+		case in.lim.hit:
+			in.tooLong(el)
+			return nil, nil, nil
+		case errors.As(err, &pe):
 			el.addf(pe.Line, "", "header: %v", pe.Err)
 			return nil, nil, nil
 		}
 		return nil, nil, fmt.Errorf("%s: %w", el.file, err)
+	}
+	if len(head) > MaxColumns {
+		el.addf(1, "", "header has %d columns, at most %d", len(head), MaxColumns)
+		return nil, nil, nil
 	}
 	cols := make([]string, len(head))
 	bad := false
@@ -189,22 +276,29 @@ func openCSV(el *errList, r io.Reader) (*csv.Reader, []string, error) {
 		if cols[i] == "" {
 			el.addf(1, "", "column %d: empty name in the header", i+1)
 			bad = true
+		} else if msg := textMsg(cols[i], billing.MaxAttrKeyLen, false); msg != "" {
+			el.addf(1, "", "column %d%s", i+1, msg)
+			bad = true
 		}
 	}
 	if bad {
 		return nil, nil, nil
 	}
-	return cr, cols, nil
+	return in, cols, nil
 }
 
 // eachRow calls fn with every well-formed row after the header and the row's first line.
-func eachRow(el *errList, cr *csv.Reader, ncols int, fn func(line int, rec []string)) error {
+func (in *csvIn) eachRow(el *errList, ncols int, fn func(line int, rec []string)) error {
 	for {
-		rec, err := cr.Read()
+		rec, err := in.read()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
+			if in.lim.hit {
+				in.tooLong(el)
+				return nil
+			}
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) {
 				return fmt.Errorf("%s: %w", el.file, err)
@@ -216,7 +310,7 @@ func eachRow(el *errList, cr *csv.Reader, ncols int, fn func(line int, rec []str
 			}
 			continue
 		}
-		line, _ := cr.FieldPos(0)
+		line, _ := in.cr.FieldPos(0)
 		fn(line, rec)
 	}
 }
@@ -226,19 +320,33 @@ var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // readYAML reads the single YAML document of a file and returns its root node, or nil after
 // reporting why it cannot.
 func readYAML(el *errList, r io.Reader) (*yaml.Node, error) {
-	dec := yaml.NewDecoder(r)
+	lim := &lineLimiter{r: r, max: MaxLineBytes, total: MaxYAMLBytes}
+	dec := yaml.NewDecoder(lim)
+	tooLong := func() {
+		if lim.hit == "file" {
+			el.addf(0, "", "longer than %d bytes (64 MiB): split it into several files", MaxYAMLBytes)
+		} else {
+			el.addf(lim.lines+1, "", "line longer than %d bytes (1 MiB)", MaxLineBytes)
+		}
+	}
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
-		if err == io.EOF {
+		switch {
+		case lim.hit != "":
+			tooLong()
+		case err == io.EOF:
 			el.add(0, "", "empty file: want a YAML document")
-			return nil, nil
+		default:
+			yamlError(el, err)
 		}
-		yamlError(el, err)
 		return nil, nil
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case err == io.EOF:
+	case lim.hit != "":
+		tooLong()
+		return nil, nil
 	case err != nil:
 		yamlError(el, err)
 		return nil, nil
@@ -472,6 +580,7 @@ func readYAMLEntries(el *errList, r io.Reader, s *spec) ([]entry, error) {
 				e.vals[c] = v
 			}
 		}
+		e.checkText(el, s)
 		out = append(out, e)
 	}
 	return out, nil
@@ -498,25 +607,6 @@ func isLetters(s string) bool {
 		}
 	}
 	return true
-}
-
-// idMsg checks an identifier (customer, resource, policy): printable, at most 255 bytes.
-func idMsg(s string) string {
-	if s == "" {
-		return ": required"
-	}
-	if len(s) > 255 {
-		return fmt.Sprintf(" %.20q…: longer than 255 bytes", s)
-	}
-	if !utf8.ValidString(s) {
-		return fmt.Sprintf(" %q: invalid UTF-8", s)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return fmt.Sprintf(" %q: contains a control character", s)
-		}
-	}
-	return ""
 }
 
 func parseBool(s string) (bool, bool) {

@@ -191,7 +191,7 @@ func TestUsage(t *testing.T) {
 		{"testdata/usage.jsonl", []string{
 			"p1 vm-1 os.nova.server [2026-10-01T00:00:00Z, 2026-10-03T08:15:41Z) map[flavor:m1.small region:RegionOne] import",
 			"p1 vm-1 os.nova.server [2026-10-03T08:15:41Z, open) map[flavor:m1.large vcpus:4] import",
-			// Fractions of a second are truncated; numbers keep their decimal text.
+			// Numbers keep their decimal text.
 			"p1 vol-1 os.cinder.volume [2026-10-02T10:00:00Z, open) map[gb:2.50 size:100] gnocchi",
 		}},
 	} {
@@ -228,7 +228,7 @@ func TestErrors(t *testing.T) {
 			`testdata/usage_bad.csv:3: end "2026-10-04T00:00:00Z": must be after start "2026-10-05T00:00:00Z"`,
 			// overlapping spans of one resource
 			`testdata/usage_bad.csv:5: start "2026-10-10T00:00:00Z": overlaps the span [2026-10-01T00:00:00Z, open) on line 4 of resource "vm-3" of customer "p1"`,
-			`testdata/usage_bad.csv:7: resource_type "os.cinder.volume": resource "vm-4" of customer "p1" has type "os.nova.server" on line 6`,
+			`testdata/usage_bad.csv:7: resource_type "os.neutron.floatingip": resource "vm-4" of customer "p1" has type "os.nova.server" on line 6`,
 			`testdata/usage_bad.csv:7: start "2026-10-01T00:00:00Z": same start as the span on line 6 of resource "vm-4" of customer "p1"`,
 			`testdata/usage_bad.csv:8: start "yesterday": time not understood, want RFC 3339 such as 2026-10-03T08:15:41Z or a date YYYY-MM-DD`,
 			`testdata/usage_bad.csv:9: row has 3 fields, the header has 6`,
@@ -243,6 +243,7 @@ func TestErrors(t *testing.T) {
 			`testdata/usage_bad.jsonl:3: invalid JSON: invalid character 'o' in literal null (expecting 'u'); want one object per line`,
 			`testdata/usage_bad.jsonl:4: attributes.gpu: want a string or a number, got true`,
 			`testdata/usage_bad.jsonl:5: end "2026-10-01T00:00:00Z": must be after start "2026-10-02T00:00:00Z"`,
+			`testdata/usage_bad.jsonl:5: attributes.flavor: required for os.nova.server (or flavor_id)`,
 		}},
 		{name: "testdata/customers_bad.csv", want: []string{
 			// unknown column

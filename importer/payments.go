@@ -5,7 +5,6 @@ import (
 	"io"
 
 	"github.com/bilean/bilean/billing"
-	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 )
 
@@ -22,16 +21,24 @@ var paymentSpec = spec{
 // the currency three letters (upper-cased). A non-empty reference must be unique per customer
 // within the file, so a bank statement imported twice into one file is caught.
 func Payments(path string, r io.Reader) ([]billing.Payment, error) {
+	ps, _, err := payments(path, r)
+	return ps, err
+}
+
+// payments is Payments that also returns the entry of each payment, to check it against the
+// store's customers and map a store's refusal back to the file.
+func payments(path string, r io.Reader) ([]billing.Payment, []*entry, error) {
 	f := formatOf(path)
 	if f != formatCSV && f != formatYAML {
-		return nil, unsupported(path, ".csv, .yaml or .yml")
+		return nil, nil, unsupported(path, ".csv, .yaml or .yml")
 	}
 	el := &errList{file: path}
 	entries, err := readEntries(el, f, r, &paymentSpec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]billing.Payment, 0, len(entries))
+	ents := make([]*entry, 0, len(entries))
 	type key struct{ customer, ref string }
 	seen := map[key]int{}
 	for i := range entries {
@@ -49,11 +56,12 @@ func Payments(path string, r io.Reader) ([]billing.Payment, error) {
 			seen[k] = e.lineOf("reference")
 		}
 		out = append(out, p)
+		ents = append(ents, e)
 	}
 	if err := el.err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, ents, nil
 }
 
 func payment(el *errList, e *entry) (billing.Payment, bool) {
@@ -78,8 +86,8 @@ func payment(el *errList, e *entry) (billing.Payment, bool) {
 	p.Currency = cur
 	if s := e.get("received_at"); s == "" {
 		e.fail(el, "received_at", ": required")
-	} else if t, err := interval.ParseTime(s); err != nil {
-		e.fail(el, "received_at", timeMsg(s))
+	} else if t, msg := parseTime(s, observed); msg != "" {
+		e.fail(el, "received_at", msg)
 	} else {
 		p.ReceivedAt = t
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/bilean/bilean/billing"
-	"github.com/bilean/bilean/interval"
 	"github.com/govalues/decimal"
 	"gopkg.in/yaml.v3"
 )
@@ -122,6 +121,9 @@ func policy(el *errList, n *yaml.Node, path string, validateRule RuleValidator) 
 	if msg := idMsg(p.Name); msg != "" {
 		el.add(lineOf("name"), join(path, "name"), msg)
 	}
+	if msg := textMsg(p.Description, billing.MaxDescriptionLen, true); msg != "" {
+		el.add(lineOf("description"), join(path, "description"), msg)
+	}
 	cur, msg := currency(str("currency"))
 	if msg != "" {
 		el.add(lineOf("currency"), join(path, "currency"), msg)
@@ -146,9 +148,9 @@ func policy(el *errList, n *yaml.Node, path string, validateRule RuleValidator) 
 		p.Version = v
 	}
 	if s := str("effective_from"); s != "" {
-		t, err := interval.ParseTime(s)
-		if err != nil {
-			el.add(lineOf("effective_from"), join(path, "effective_from"), timeMsg(s))
+		t, msg := parseTime(s, planned)
+		if msg != "" {
+			el.add(lineOf("effective_from"), join(path, "effective_from"), msg)
 		}
 		p.EffectiveFrom = t
 	}
@@ -172,6 +174,10 @@ func policy(el *errList, n *yaml.Node, path string, validateRule RuleValidator) 
 		if ok {
 			for _, k := range slices.Sorted(maps.Keys(inc)) {
 				f := join(join(path, "included"), k)
+				if msg := textMsg(k, billing.MaxIDLen, false); msg != "" {
+					el.add(inc[k].Line, join(path, "included"), msg)
+					continue
+				}
 				s, _ := scalar(el, inc[k], f)
 				d, err := decimal.Parse(s)
 				switch {
@@ -225,6 +231,8 @@ func rule(el *errList, n *yaml.Node, path string) (billing.RuleSpec, *yaml.Node,
 	typ, ok := scalar(el, m["type"].v, join(path, "type"))
 	if ok && typ == "" {
 		el.add(resolve(n).Line, join(path, "type"), ": required, e.g. os.nova.server")
+	} else if msg := textMsg(typ, billing.MaxIDLen, false); ok && msg != "" {
+		el.add(resolve(n).Line, join(path, "type"), msg)
 	}
 	rs.Type = typ
 	if sp, ok := m["spec"]; ok && !(sp.v.Kind == yaml.ScalarNode && sp.v.Tag == "!!null") {

@@ -20,16 +20,23 @@ var subscriptionSpec = spec{
 // accepted for customer). An empty or absent end means open; an end must be after its start.
 // Two subscriptions of one customer to the same policy must not overlap.
 func Subscriptions(path string, r io.Reader) ([]billing.Subscription, error) {
+	ss, _, err := subscriptions(path, r)
+	return ss, err
+}
+
+// subscriptions is Subscriptions that also returns the entry of each subscription.
+func subscriptions(path string, r io.Reader) ([]billing.Subscription, []*entry, error) {
 	f := formatOf(path)
 	if f != formatCSV && f != formatYAML {
-		return nil, unsupported(path, ".csv, .yaml or .yml")
+		return nil, nil, unsupported(path, ".csv, .yaml or .yml")
 	}
 	el := &errList{file: path}
 	entries, err := readEntries(el, f, r, &subscriptionSpec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]billing.Subscription, 0, len(entries))
+	ents := make([]*entry, 0, len(entries))
 	type key struct{ customer, policy string }
 	type prev struct {
 		r    interval.Range
@@ -54,12 +61,13 @@ func Subscriptions(path string, r io.Reader) ([]billing.Subscription, error) {
 		if ok {
 			seen[k] = append(seen[k], prev{s.Range(), e.line})
 			out = append(out, s)
+			ents = append(ents, e)
 		}
 	}
 	if err := el.err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, ents, nil
 }
 
 func subscription(el *errList, e *entry) (billing.Subscription, bool) {
@@ -77,13 +85,13 @@ func subscription(el *errList, e *entry) (billing.Subscription, bool) {
 
 // readSpan reads a [start, end) pair of fields; end may be empty (open) when open is true.
 func readSpan(el *errList, e *entry, startF, endF string, open bool) (start, end time.Time) {
-	var err error
+	var msg string
 	ss, es := e.get(startF), e.get(endF)
 	okStart := false
 	if ss == "" {
 		e.fail(el, startF, ": required")
-	} else if start, err = interval.ParseTime(ss); err != nil {
-		e.fail(el, startF, timeMsg(ss))
+	} else if start, msg = parseTime(ss, planned); msg != "" {
+		e.fail(el, startF, msg)
 	} else {
 		okStart = true
 	}
@@ -93,8 +101,8 @@ func readSpan(el *errList, e *entry, startF, endF string, open bool) (start, end
 		}
 		return start, time.Time{}
 	}
-	if end, err = interval.ParseTime(es); err != nil {
-		e.fail(el, endF, timeMsg(es))
+	if end, msg = parseTime(es, planned); msg != "" {
+		e.fail(el, endF, msg)
 		return start, time.Time{}
 	}
 	if okStart && !end.After(start) {

@@ -7,13 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/bilean/bilean/billing"
-	"github.com/bilean/bilean/interval"
+	"github.com/bilean/bilean/rating"
 	"github.com/govalues/decimal"
 )
 
@@ -22,9 +23,6 @@ const DefaultSource = "import"
 
 // DefaultChunk is the chunk size StreamUsage uses when given 0 or less.
 const DefaultChunk = 1000
-
-// maxJSONLine bounds one line of a JSON lines file.
-const maxJSONLine = 1 << 20
 
 var usageColumns = []string{"resource_id", "resource_type", "customer_id", "start", "end", "source"}
 
@@ -59,10 +57,14 @@ func Usage(path string, r io.Reader) ([]billing.Record, error) {
 //     values are strings or numbers; numbers are kept as their decimal text). Blank lines are
 //     skipped; other keys are errors.
 //
-// Times are read with interval.ParseTime (UTC, whole seconds); end must be after start; source
-// defaults to DefaultSource. Across the file, the spans of one resource (customer, resource id)
-// must not overlap and must share one resource type; these checks complete only at the end of
-// the file.
+// Times are whole seconds (a fraction is an error), converted to UTC, from 2000 to a day from
+// now; end must be after start; source defaults to DefaultSource. Text is printable and within
+// billing's limits; a record has at most billing.MaxAttributes attributes, and those its
+// resource type's rule needs (rating.CheckAttributes: a server's flavor or flavor_id, a volume's,
+// snapshot's or image's size, no negative quantity). A CSV row or JSON line is at most
+// MaxLineBytes, a CSV header at most MaxColumns columns: a longer one stops the parse before it
+// reaches memory. Across the file, the spans of one resource (customer, resource id) must not
+// overlap and must share one resource type; these checks complete only at the end of the file.
 //
 // All-or-nothing: fn is called only while no problem has been found, but a problem found later
 // (a bad row further down, or an overlap seen at the end) makes StreamUsage return an error
@@ -76,6 +78,13 @@ func Usage(path string, r io.Reader) ([]billing.Record, error) {
 // naming file, line and field, joined with errors.Join. An error returned by fn stops the parse
 // and is returned wrapped.
 func StreamUsage(path string, r io.Reader, chunk int, fn func([]billing.Record) error) error {
+	_, err := streamUsage(path, r, chunk, fn)
+	return err
+}
+
+// streamUsage is StreamUsage that also returns the lines of the records passed to fn, so that
+// a store's refusal of the i-th record can name its line.
+func streamUsage(path string, r io.Reader, chunk int, fn func([]billing.Record) error) (*lineIndex, error) {
 	if chunk <= 0 {
 		chunk = DefaultChunk
 	}
@@ -84,24 +93,52 @@ func StreamUsage(path string, r io.Reader, chunk int, fn func([]billing.Record) 
 		fn:    fn,
 		chunk: chunk,
 		index: map[resKey]int32{},
+		times: newTimeBounds(),
 	}
 	var err error
 	switch formatOf(path) {
 	case formatCSV:
 		err = u.readCSV(r)
 	case formatJSONL:
+		u.attrPrefix = "attributes."
 		err = u.readJSONL(r)
 	default:
-		return unsupported(path, ".csv, .jsonl or .ndjson")
+		return nil, unsupported(path, ".csv, .jsonl or .ndjson")
 	}
 	if err != nil {
-		return err
+		return &u.lines, err
 	}
 	u.checkSpans()
 	if err := u.el.err(); err != nil {
-		return err
+		return &u.lines, err
 	}
-	return u.flush()
+	return &u.lines, u.flush()
+}
+
+// lineIndex maps the index of a record passed on to its line. It keeps only the records whose
+// line does not follow from the previous one's (the first, and those after blank lines or
+// multi-line cells), so a file of one record per line costs one entry whatever its size.
+type lineIndex struct {
+	at, line []int
+	n        int // records added
+}
+
+func (x *lineIndex) add(line int) {
+	k := len(x.at) - 1
+	if k < 0 || line-x.n != x.line[k]-x.at[k] {
+		x.at, x.line = append(x.at, x.n), append(x.line, line)
+	}
+	x.n++
+}
+
+// lineOf returns the line of the i-th record passed on, 0 when there is none.
+func (x *lineIndex) lineOf(i int) int {
+	if x == nil || i < 0 || i >= x.n {
+		return 0
+	}
+	k, _ := slices.BinarySearch(x.at, i+1)
+	k--
+	return x.line[k] + i - x.at[k]
 }
 
 type resKey struct{ customer, resource string }
@@ -117,12 +154,15 @@ type resSpans struct {
 }
 
 type usageParser struct {
-	el    errList
-	fn    func([]billing.Record) error
-	chunk int
-	buf   []billing.Record
-	index map[resKey]int32
-	res   []resSpans
+	el         errList
+	fn         func([]billing.Record) error
+	chunk      int
+	buf        []billing.Record
+	index      map[resKey]int32
+	res        []resSpans
+	lines      lineIndex // of the records passed on
+	attrPrefix string    // how an attribute is named in an error: "" (a CSV column) or "attributes."
+	times      timeBounds
 }
 
 // rawRecord is one record's fields as text, before validation.
@@ -130,7 +170,8 @@ type rawRecord struct {
 	resourceID, resourceType, customerID, start, end, source string
 }
 
-// add validates one record and passes it on. It returns an error only when fn failed.
+// add validates one record and passes it on. attrs belongs to the caller, which may reuse it;
+// the record passed on gets its own copy. It returns an error only when fn failed.
 func (u *usageParser) add(line int, raw *rawRecord, attrs map[string]string) error {
 	el := &u.el
 	before := el.count()
@@ -139,7 +180,6 @@ func (u *usageParser) add(line int, raw *rawRecord, attrs map[string]string) err
 		ResourceType: raw.resourceType,
 		CustomerID:   raw.customerID,
 		Source:       raw.source,
-		Attributes:   attrs,
 	}
 	if msg := idMsg(rec.ResourceID); msg != "" {
 		el.add(line, "resource_id", msg)
@@ -155,22 +195,23 @@ func (u *usageParser) add(line int, raw *rawRecord, attrs map[string]string) err
 	} else if msg := idMsg(rec.Source); msg != "" {
 		el.add(line, "source", msg)
 	}
-	var err error
+	var msg string
 	okStart := false
 	if raw.start == "" {
 		el.add(line, "start", ": required")
-	} else if rec.Start, err = interval.ParseTime(raw.start); err != nil {
-		el.add(line, "start", timeMsg(raw.start))
+	} else if rec.Start, msg = u.times.parse(raw.start, observed); msg != "" {
+		el.add(line, "start", msg)
 	} else {
 		okStart = true
 	}
 	if raw.end != "" {
-		if rec.End, err = interval.ParseTime(raw.end); err != nil {
-			el.add(line, "end", timeMsg(raw.end))
+		if rec.End, msg = u.times.parse(raw.end, observed); msg != "" {
+			el.add(line, "end", msg)
 		} else if okStart && !rec.End.After(rec.Start) {
 			el.addf(line, "end", " %q: must be after start %q", raw.end, raw.start)
 		}
 	}
+	u.checkAttrs(line, rec.ResourceType, attrs)
 	if el.count() != before {
 		return nil
 	}
@@ -178,11 +219,46 @@ func (u *usageParser) add(line int, raw *rawRecord, attrs map[string]string) err
 	if !u.delivering() {
 		return nil
 	}
+	if len(attrs) > 0 {
+		rec.Attributes = maps.Clone(attrs)
+	}
+	u.lines.add(line)
 	u.buf = append(u.buf, rec)
 	if len(u.buf) >= u.chunk {
 		return u.flush()
 	}
 	return nil
+}
+
+// checkAttrs checks a record's attributes: at most billing.MaxAttributes, each value printable
+// text within billing.MaxAttrValueLen, and what the resource type's rule needs to price it
+// (rating.CheckAttributes: a server's flavor, a volume's size, no negative quantity).
+func (u *usageParser) checkAttrs(line int, typ string, attrs map[string]string) {
+	el := &u.el
+	if len(attrs) > billing.MaxAttributes {
+		el.addf(line, strings.TrimSuffix(u.attrPrefix, "."), ": %d attributes, at most %d", len(attrs), billing.MaxAttributes)
+		return
+	}
+	bad := false
+	for _, v := range attrs {
+		if textMsg(v, billing.MaxAttrValueLen, false) != "" {
+			bad = true
+			break
+		}
+	}
+	if bad { // report in a stable order; sorting only then keeps the common case free of allocations
+		for _, k := range sortedKeys(attrs) {
+			if msg := textMsg(attrs[k], billing.MaxAttrValueLen, false); msg != "" {
+				el.add(line, u.attrPrefix+k, msg)
+			}
+		}
+	}
+	if bad || typ == "" {
+		return
+	}
+	for _, p := range rating.CheckAttributes(typ, attrs) {
+		el.add(line, u.attrPrefix+p.Attr, p.Msg)
+	}
 }
 
 // delivering reports whether valid records are still passed on to fn.
@@ -297,7 +373,7 @@ func fmtSpan(s span) string {
 
 func (u *usageParser) readCSV(r io.Reader) error {
 	el := &u.el
-	cr, cols, err := openCSV(el, r)
+	in, cols, err := openCSV(el, r)
 	if err != nil || cols == nil {
 		return err
 	}
@@ -321,6 +397,10 @@ func (u *usageParser) readCSV(r io.Reader) error {
 			fatal = true
 		}
 	}
+	if len(attrCols) > billing.MaxAttributes {
+		el.addf(1, "", "header has %d attribute columns, at most %d", len(attrCols), billing.MaxAttributes)
+		fatal = true
+	}
 	if fatal {
 		return nil
 	}
@@ -340,7 +420,8 @@ func (u *usageParser) readCSV(r io.Reader) error {
 	}
 	var raw rawRecord
 	var fnErr error
-	err = eachRow(el, cr, len(cols), func(line int, rec []string) {
+	attrs := make(map[string]string, len(attrCols))
+	err = in.eachRow(el, len(cols), func(line int, rec []string) {
 		if fnErr != nil {
 			return
 		}
@@ -352,22 +433,10 @@ func (u *usageParser) readCSV(r io.Reader) error {
 			end:          cell(rec, iEnd),
 			source:       cell(rec, iSrc),
 		}
-		// Attributes need no checking: build them only for records that are passed on.
-		n := 0
-		if u.delivering() {
-			for _, i := range attrCols {
-				if cell(rec, i) != "" {
-					n++
-				}
-			}
-		}
-		var attrs map[string]string
-		if n > 0 {
-			attrs = make(map[string]string, n)
-			for _, i := range attrCols {
-				if v := cell(rec, i); v != "" {
-					attrs[cols[i]] = v
-				}
+		clear(attrs)
+		for _, i := range attrCols {
+			if v := cell(rec, i); v != "" {
+				attrs[cols[i]] = v
 			}
 		}
 		fnErr = u.add(line, &raw, attrs)
@@ -381,9 +450,10 @@ func (u *usageParser) readCSV(r io.Reader) error {
 func (u *usageParser) readJSONL(r io.Reader) error {
 	el := &u.el
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxJSONLine)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
 	fields := map[string]json.RawMessage{}
 	attrRaw := map[string]json.RawMessage{}
+	attrs := map[string]string{}
 	var raw rawRecord
 	line := 0
 	for sc.Scan() {
@@ -423,7 +493,7 @@ func (u *usageParser) readJSONL(r io.Reader) error {
 			end:          str("end"),
 			source:       str("source"),
 		}
-		attrs := u.jsonAttrs(line, fields["attributes"], attrRaw)
+		u.jsonAttrs(line, fields["attributes"], attrRaw, attrs)
 		if el.count() != before {
 			continue
 		}
@@ -433,7 +503,7 @@ func (u *usageParser) readJSONL(r io.Reader) error {
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			el.addf(line+1, "", "line longer than %d bytes", maxJSONLine)
+			el.addf(line+1, "", "line longer than %d bytes (1 MiB); the rest of the file is not read", MaxLineBytes)
 			return nil
 		}
 		return fmt.Errorf("%s: %w", el.file, err)
@@ -441,20 +511,29 @@ func (u *usageParser) readJSONL(r io.Reader) error {
 	return nil
 }
 
-// jsonAttrs converts the attributes object: strings as they are, numbers as decimal text,
-// null and empty strings omitted.
-func (u *usageParser) jsonAttrs(line int, v json.RawMessage, scratch map[string]json.RawMessage) map[string]string {
+// jsonAttrs converts the attributes object into attrs (cleared first): strings as they are,
+// numbers as decimal text, null and empty strings omitted. Names must be printable and at most
+// billing.MaxAttrKeyLen bytes.
+func (u *usageParser) jsonAttrs(line int, v json.RawMessage, scratch map[string]json.RawMessage, attrs map[string]string) {
+	clear(attrs)
 	if len(v) == 0 || string(v) == "null" {
-		return nil
+		return
 	}
 	el := &u.el
 	clear(scratch)
 	if v[0] != '{' || json.Unmarshal(v, &scratch) != nil {
 		el.addf(line, "attributes", ": want an object of strings or numbers, got %s", short(v))
-		return nil
+		return
 	}
-	var attrs map[string]string
+	if len(scratch) > billing.MaxAttributes {
+		el.addf(line, "attributes", ": %d attributes, at most %d", len(scratch), billing.MaxAttributes)
+		return
+	}
 	for _, k := range sortedKeys(scratch) {
+		if msg := textMsg(k, billing.MaxAttrKeyLen, false); k == "" || msg != "" {
+			el.add(line, "attributes", pick(k == "", ": an attribute with an empty name", msg))
+			continue
+		}
 		x := scratch[k]
 		var s string
 		switch {
@@ -477,12 +556,8 @@ func (u *usageParser) jsonAttrs(line int, v json.RawMessage, scratch map[string]
 		if s == "" {
 			continue
 		}
-		if attrs == nil {
-			attrs = make(map[string]string, len(scratch))
-		}
 		attrs[k] = s
 	}
-	return attrs
 }
 
 // jsonString decodes a JSON string or null ("").

@@ -33,7 +33,7 @@ func (s *Store) PutCustomers(ctx context.Context, cs []billing.Customer) error {
 	k := 0
 	for i, c := range cs {
 		if err := c.Validate(); err != nil {
-			return fmt.Errorf("put customers: customers[%d] (id %q): %w", i, c.ID, err)
+			return fmt.Errorf("put customers: %w", refuse(i, "", fmt.Sprintf("customers[%d] (id %q)", i, c.ID), err.Error()))
 		}
 		cl := c.Contacts
 		if cl == nil {
@@ -171,7 +171,8 @@ func (s *Store) AddSubscriptions(ctx context.Context, ss []billing.Subscription)
 		}
 		for i, sub := range out {
 			if !known[sub.CustomerID] {
-				return fmt.Errorf("add subscriptions: subscriptions[%d]: customer %q is unknown", i, sub.CustomerID)
+				return fmt.Errorf("add subscriptions: %w", refuse(i, "customer_id", fmt.Sprintf("subscriptions[%d]", i),
+					fmt.Sprintf("customer %q is unknown", sub.CustomerID)))
 			}
 		}
 		var b pgx.Batch
@@ -220,9 +221,10 @@ ORDER BY customer_id, start_at, id`, customerIDs, r.Start, r.End)
 	return out, nil
 }
 
-// AddPayments stores payments, all or nothing. A payment whose non-empty reference is already
-// stored for the customer is skipped when it is the same payment (amount, currency, time), so a
-// payment file can be imported again; a different payment under a known reference is refused.
+// AddPayments stores payments, all or nothing. A payment must be in its customer's currency. A
+// payment whose non-empty reference is already stored for the customer is skipped when it is the
+// same payment (amount, currency, time), so a payment file can be imported again; a different
+// payment under a known reference is refused.
 func (s *Store) AddPayments(ctx context.Context, ps []billing.Payment) error {
 	ids := make([]string, len(ps))
 	for i, p := range ps {
@@ -240,13 +242,18 @@ func (s *Store) AddPayments(ctx context.Context, ps []billing.Payment) error {
 		return nil
 	}
 	return s.write(ctx, func(tx pgx.Tx) error {
-		known, err := knownCustomers(ctx, tx, ids)
-		if err != nil {
+		rows, _ := tx.Query(ctx, `SELECT id, currency FROM customers WHERE id = ANY($1)`, codec.SortedUnique(ids))
+		currencies := map[string]string{}
+		var id, cur string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &cur}, func() error {
+			currencies[id] = cur
+			return nil
+		}); err != nil {
 			return fmt.Errorf("add payments: %w", err)
 		}
 		for i, p := range ps {
-			if !known[p.CustomerID] {
-				return fmt.Errorf("add payments: payments[%d]: customer %q is unknown", i, p.CustomerID)
+			if err := paymentRefusal(i, p, currencies[p.CustomerID]); err != nil {
+				return fmt.Errorf("add payments: %w", err)
 			}
 			at := interval.Norm(p.ReceivedAt)
 			tag, err := tx.Exec(ctx, `
@@ -271,9 +278,10 @@ ON CONFLICT (customer_id, reference) WHERE reference <> '' DO NOTHING`,
 				return fmt.Errorf("add payments: payments[%d]: %w", i, err)
 			}
 			if old.Cmp(p.Amount) != 0 || currency != p.Currency || !received.Equal(at) {
-				return fmt.Errorf("add payments: payments[%d] (customer %s): reference %q is already stored as %s %s received %s, not %s %s received %s",
-					i, p.CustomerID, p.Reference, amount, currency, received.UTC().Format("2006-01-02T15:04:05Z"),
-					p.Amount, p.Currency, at.Format("2006-01-02T15:04:05Z"))
+				return fmt.Errorf("add payments: %w", refuse(i, "reference", fmt.Sprintf("payments[%d] (customer %s)", i, p.CustomerID),
+					fmt.Sprintf("reference %q is already stored as %s %s received %s, not %s %s received %s",
+						p.Reference, amount, currency, received.UTC().Format("2006-01-02T15:04:05Z"),
+						p.Amount, p.Currency, at.Format("2006-01-02T15:04:05Z"))))
 			}
 		}
 		return nil
@@ -308,4 +316,17 @@ ORDER BY customer_id, received_at, id`, customerIDs, r.Start, r.End)
 		return nil, fmt.Errorf("payments: %w", err)
 	}
 	return out, nil
+}
+
+// paymentRefusal refuses payments[i] when its customer is unknown (currency "") or bills in
+// another currency than the payment's.
+func paymentRefusal(i int, p billing.Payment, currency string) error {
+	switch {
+	case currency == "":
+		return refuse(i, "customer_id", fmt.Sprintf("payments[%d]", i), fmt.Sprintf("customer %q is unknown", p.CustomerID))
+	case currency != p.Currency:
+		return refuse(i, "currency", fmt.Sprintf("payments[%d] (customer %s)", i, p.CustomerID),
+			fmt.Sprintf("payment in %s, but customer %q is billed in %s", p.Currency, p.CustomerID, currency))
+	}
+	return nil
 }

@@ -17,7 +17,7 @@ import (
 func (s *Store) PutCustomers(ctx context.Context, cs []billing.Customer) error {
 	for i, c := range cs {
 		if err := c.Validate(); err != nil {
-			return fmt.Errorf("put customers: customers[%d] (id %q): %w", i, c.ID, err)
+			return fmt.Errorf("put customers: %w", refuse(i, "", fmt.Sprintf("customers[%d] (id %q)", i, c.ID), err.Error()))
 		}
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
@@ -119,35 +119,41 @@ FROM customers WHERE id IN (SELECT value FROM json_each(?))`, idsJSON(ids))
 	return store.InOrder(ids, byID), nil
 }
 
-// customerCheck answers "does this customer exist?" inside one transaction, caching answers.
+// customerCheck answers "does this customer exist, and in which currency is it billed?" inside
+// one transaction, caching answers.
 type customerCheck struct {
 	st    *sql.Stmt
-	known map[string]bool
+	known map[string]string // id → currency; "" for an unknown customer
 }
 
 func newCustomerCheck(ctx context.Context, tx *sql.Tx) (*customerCheck, error) {
-	st, err := tx.PrepareContext(ctx, `SELECT 1 FROM customers WHERE id = ?`)
+	st, err := tx.PrepareContext(ctx, `SELECT currency FROM customers WHERE id = ?`)
 	if err != nil {
 		return nil, err
 	}
-	return &customerCheck{st: st, known: map[string]bool{}}, nil
+	return &customerCheck{st: st, known: map[string]string{}}, nil
 }
 
 func (c *customerCheck) exists(ctx context.Context, id string) (bool, error) {
-	if ok, hit := c.known[id]; hit {
-		return ok, nil
+	cur, err := c.currency(ctx, id)
+	return cur != "", err
+}
+
+// currency returns the customer's currency, "" when the customer is unknown.
+func (c *customerCheck) currency(ctx context.Context, id string) (string, error) {
+	if cur, hit := c.known[id]; hit {
+		return cur, nil
 	}
-	var one int
-	err := c.st.QueryRowContext(ctx, id).Scan(&one)
+	var cur string
+	err := c.st.QueryRowContext(ctx, id).Scan(&cur)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		c.known[id] = false
-		return false, nil
+		cur = ""
 	case err != nil:
-		return false, err
+		return "", err
 	}
-	c.known[id] = true
-	return true, nil
+	c.known[id] = cur
+	return cur, nil
 }
 
 func (c *customerCheck) Close() { c.st.Close() }
@@ -190,7 +196,8 @@ INSERT INTO subscriptions (customer_id, policy, start_at, end_at) VALUES (?, ?, 
 				return fmt.Errorf("add subscriptions: subscriptions[%d]: %w", i, err)
 			}
 			if !ok {
-				return fmt.Errorf("add subscriptions: subscriptions[%d]: customer %q is unknown", i, sub.CustomerID)
+				return fmt.Errorf("add subscriptions: %w", refuse(i, "customer_id", fmt.Sprintf("subscriptions[%d]", i),
+					fmt.Sprintf("customer %q is unknown", sub.CustomerID)))
 			}
 			if err := st.QueryRowContext(ctx, sub.CustomerID, sub.Policy, sec(sub.Start), nullSec(sub.End)).Scan(&sub.ID); err != nil {
 				return fmt.Errorf("add subscriptions: subscriptions[%d] (customer %s): %w", i, sub.CustomerID, err)
@@ -233,9 +240,10 @@ ORDER BY s.customer_id, s.start_at, s.id`, idsJSON(customerIDs), sec(r.Start), s
 	return out, nil
 }
 
-// AddPayments stores payments, all or nothing. A payment whose non-empty reference is already
-// stored for the customer is skipped when it is the same payment (amount, currency, time), so a
-// payment file can be imported again; a different payment under a known reference is refused.
+// AddPayments stores payments, all or nothing. A payment must be in its customer's currency. A
+// payment whose non-empty reference is already stored for the customer is skipped when it is the
+// same payment (amount, currency, time), so a payment file can be imported again; a different
+// payment under a known reference is refused.
 func (s *Store) AddPayments(ctx context.Context, ps []billing.Payment) error {
 	for i, p := range ps {
 		switch {
@@ -267,12 +275,12 @@ SELECT amount, currency, received_at FROM payments WHERE customer_id = ? AND ref
 		}
 		defer get.Close()
 		for i, p := range ps {
-			ok, err := cc.exists(ctx, p.CustomerID)
+			cur, err := cc.currency(ctx, p.CustomerID)
 			if err != nil {
 				return fmt.Errorf("add payments: payments[%d]: %w", i, err)
 			}
-			if !ok {
-				return fmt.Errorf("add payments: payments[%d]: customer %q is unknown", i, p.CustomerID)
+			if err := paymentRefusal(i, p, cur); err != nil {
+				return fmt.Errorf("add payments: %w", err)
 			}
 			at := interval.Norm(p.ReceivedAt)
 			res, err := ins.ExecContext(ctx, p.CustomerID, dec(p.Amount), p.Currency, sec(at), p.Reference)
@@ -293,9 +301,10 @@ SELECT amount, currency, received_at FROM payments WHERE customer_id = ? AND ref
 				return fmt.Errorf("add payments: payments[%d]: %w", i, err)
 			}
 			if old.Cmp(p.Amount) != 0 || currency != p.Currency || received != sec(at) {
-				return fmt.Errorf("add payments: payments[%d] (customer %s): reference %q is already stored as %s %s received %s, not %s %s received %s",
-					i, p.CustomerID, p.Reference, amount, currency, fromSec(received).Format("2006-01-02T15:04:05Z"),
-					dec(p.Amount), p.Currency, at.Format("2006-01-02T15:04:05Z"))
+				return fmt.Errorf("add payments: %w", refuse(i, "reference", fmt.Sprintf("payments[%d] (customer %s)", i, p.CustomerID),
+					fmt.Sprintf("reference %q is already stored as %s %s received %s, not %s %s received %s",
+						p.Reference, amount, currency, fromSec(received).Format("2006-01-02T15:04:05Z"),
+						dec(p.Amount), p.Currency, at.Format("2006-01-02T15:04:05Z"))))
 			}
 		}
 		return nil
@@ -332,4 +341,17 @@ ORDER BY p.customer_id, p.received_at, p.id`, idsJSON(customerIDs), sec(r.Start)
 		return nil, fmt.Errorf("payments: %w", err)
 	}
 	return out, nil
+}
+
+// paymentRefusal refuses payments[i] when its customer is unknown (currency "") or bills in
+// another currency than the payment's.
+func paymentRefusal(i int, p billing.Payment, currency string) error {
+	switch {
+	case currency == "":
+		return refuse(i, "customer_id", fmt.Sprintf("payments[%d]", i), fmt.Sprintf("customer %q is unknown", p.CustomerID))
+	case currency != p.Currency:
+		return refuse(i, "currency", fmt.Sprintf("payments[%d] (customer %s)", i, p.CustomerID),
+			fmt.Sprintf("payment in %s, but customer %q is billed in %s", p.Currency, p.CustomerID, currency))
+	}
+	return nil
 }
