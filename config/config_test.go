@@ -64,7 +64,7 @@ func TestParseBytes(t *testing.T) {
 	}
 }
 
-const chains = "pipeline:\n  scheduled: [subscription_feeding, finalizing]\n  interim: [subscription_feeding]\n"
+const roundingChains = "pipeline:\n  scheduled: [subscription_feeding, finalizing]\n  interim: [subscription_feeding]\n"
 
 // Issue 11 (4): a rounding mode without a scale rounded every total to whole units.
 func TestRoundingScaleDefaultsToTheCent(t *testing.T) {
@@ -80,7 +80,7 @@ func TestRoundingScaleDefaultsToTheCent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse("t.yaml", []byte(tt.yaml+chains))
+			c, err := Parse("t.yaml", []byte(tt.yaml+roundingChains))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +93,7 @@ func TestRoundingScaleDefaultsToTheCent(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Parse("t.yaml", []byte("billing:\n  rounding: {mode: half_up, digits: 2}\n"+chains)); err == nil || !strings.Contains(err.Error(), "digits") {
+	if _, err := Parse("t.yaml", []byte("billing:\n  rounding: {mode: half_up, digits: 2}\n"+roundingChains)); err == nil || !strings.Contains(err.Error(), "digits") {
 		t.Fatalf("unknown rounding key: err = %v", err)
 	}
 }

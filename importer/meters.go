@@ -132,6 +132,16 @@ func (p *meterParser) add(line int, raw *rawMeter, attrs map[string]string) {
 			}
 		}
 	}
+	if len(attrs) > billing.MaxAttributes {
+		el.addf(line, "attributes", ": %d attributes, at most %d", len(attrs), billing.MaxAttributes)
+	}
+	for _, k := range sortedKeys(attrs) {
+		if msg := textMsg(k, billing.MaxAttrKeyLen, false); msg != "" {
+			el.add(line, "attributes", msg)
+		} else if msg := textMsg(attrs[k], billing.MaxAttrValueLen, false); msg != "" {
+			el.add(line, "attributes."+k, msg)
+		}
+	}
 	if m.Source == "" {
 		m.Source = DefaultSource
 	} else if msg := idMsg(m.Source); msg != "" {
@@ -261,7 +271,7 @@ func (p *meterParser) readCSV(r io.Reader) error {
 		}
 		return ""
 	}
-	return eachRow(el, cr, len(cols), func(line int, rec []string) {
+	return cr.eachRow(el, len(cols), func(line int, rec []string) {
 		raw := rawMeter{id: cell(rec, "id"), customerID: cell(rec, "customer_id"), meter: cell(rec, "meter"),
 			resourceID: cell(rec, "resource_id"), resourceType: cell(rec, "resource_type"), start: cell(rec, "start"),
 			end: cell(rec, "end"), quantity: cell(rec, "quantity"), unit: cell(rec, "unit"),
@@ -282,7 +292,7 @@ func (p *meterParser) readCSV(r io.Reader) error {
 func (p *meterParser) readJSONL(r io.Reader) error {
 	el := &p.el
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxJSONLine)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
 	line := 0
 	for sc.Scan() {
 		line++
@@ -330,7 +340,7 @@ func (p *meterParser) readJSONL(r io.Reader) error {
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			el.addf(line+1, "", "line longer than %d bytes", maxJSONLine)
+			el.addf(line+1, "", "line longer than %d bytes", MaxLineBytes)
 			return nil
 		}
 		return fmt.Errorf("%s: %w", el.file, err)
