@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/calc"
 	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/pipeline"
@@ -123,7 +124,7 @@ func (s *Service) state(run *pipeline.Run, it *pipeline.Item, at time.Time) (sto
 		return st, err
 	}
 	st.Base = inv.BalanceDue.Neg()
-	rate, open, each, err := burnRate(run, it, at, s.Config.Billing.DefaultPolicy)
+	rate, open, each, err := calc.BurnRate(run, it, at, s.Config.Billing.DefaultPolicy)
 	if err != nil {
 		return st, err
 	}

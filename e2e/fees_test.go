@@ -19,6 +19,10 @@ var (
 	annual = billing.Policy{Name: "annual", Currency: "EUR", Fee: dec("1200.00"), FeeInterval: billing.FeeYearly, FeeTiming: billing.FeeAdvance}
 )
 
+// oct1st is the billing start of the customers whose subscriptions began before the month these
+// tests invoice first: their earlier fees were another system's to bill.
+var oct1st = ts("2026-10-01T00:00:00Z")
+
 // feeCustomer stores the policies and customer c (EUR, exempt unless a rate is given) on policy
 // from start.
 func (h *harness) feeCustomer(c billing.Customer, policy string, start time.Time, ps ...billing.Policy) {
@@ -161,7 +165,7 @@ func TestCancellationEndsBillingAtTheSecond(t *testing.T) {
 	// An arrears fee ends at the same second: 49.00 for [Oct 1, Oct 20 08:30:15) = 1,672,215 s:
 	// 49 × 1,672,215 / 2,678,400 = 30.5923… → 30.59.
 	h2 := newHarness(t)
-	h2.feeCustomer(billing.Customer{ID: "c2", TaxExempt: true}, "business", ts("2026-09-01T00:00:00Z"), bizPolicy)
+	h2.feeCustomer(billing.Customer{ID: "c2", BillingStart: oct1st, TaxExempt: true}, "business", ts("2026-09-01T00:00:00Z"), bizPolicy)
 	if _, err := h2.st.CancelSubscription(ctx, "c2", ts("2026-10-20T08:30:15Z")); err != nil {
 		t.Fatal(err)
 	}
@@ -176,10 +180,10 @@ func TestTaxPerRegionAndExempt(t *testing.T) {
 	h := newHarness(t)
 	h.cfg.Billing.TaxRegions = map[string]string{"CH": "0.081"}
 	start := ts("2026-01-01T00:00:00Z")
-	h.feeCustomer(billing.Customer{ID: "ch", Region: "CH"}, "business", start, bizPolicy)
-	h.feeCustomer(billing.Customer{ID: "ch-exempt", Region: "CH", TaxExempt: true}, "business", start, bizPolicy)
-	h.feeCustomer(billing.Customer{ID: "ch-own", Region: "CH", TaxRate: dec("0.20")}, "business", start, bizPolicy)
-	h.feeCustomer(billing.Customer{ID: "nowhere", Region: "XX"}, "business", start, bizPolicy)
+	h.feeCustomer(billing.Customer{ID: "ch", BillingStart: oct1st, Region: "CH"}, "business", start, bizPolicy)
+	h.feeCustomer(billing.Customer{ID: "ch-exempt", BillingStart: oct1st, Region: "CH", TaxExempt: true}, "business", start, bizPolicy)
+	h.feeCustomer(billing.Customer{ID: "ch-own", BillingStart: oct1st, Region: "CH", TaxRate: dec("0.20")}, "business", start, bizPolicy)
+	h.feeCustomer(billing.Customer{ID: "nowhere", BillingStart: oct1st, Region: "XX"}, "business", start, bizPolicy)
 	for _, tc := range []struct {
 		customer, rate, region, tax, total string
 		exempt                             bool
@@ -203,7 +207,7 @@ func TestTaxPerRegionAndExempt(t *testing.T) {
 func TestInvoiceDiscountWithinAndOutsideItsWindow(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
-	h.feeCustomer(billing.Customer{ID: "c1", TaxRate: dec("0.20")}, "business", ts("2026-01-01T00:00:00Z"), bizPolicy)
+	h.feeCustomer(billing.Customer{ID: "c1", BillingStart: oct1st, TaxRate: dec("0.20")}, "business", ts("2026-01-01T00:00:00Z"), bizPolicy)
 	if _, err := h.st.AddDiscounts(ctx, []billing.Discount{
 		{CustomerID: "c1", Scope: billing.DiscountInvoice, Percent: dec("0.10"), Start: ts("2026-10-01T00:00:00Z"), End: ts("2026-11-01T00:00:00Z"), Reason: "launch"},
 		{CustomerID: "c1", Scope: billing.DiscountInvoice, Amount: dec("5.00"), Currency: "EUR", Start: ts("2026-12-01T00:00:00Z"), End: ts("2027-01-01T00:00:00Z")},
@@ -237,7 +241,7 @@ func TestInvoiceDiscountWithinAndOutsideItsWindow(t *testing.T) {
 func TestPrepaidCreditPaysBeforeAnythingIsDue(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
-	h.feeCustomer(billing.Customer{ID: "c1", TaxRate: dec("0.20")}, "business", ts("2026-01-01T00:00:00Z"), bizPolicy)
+	h.feeCustomer(billing.Customer{ID: "c1", BillingStart: oct1st, TaxRate: dec("0.20")}, "business", ts("2026-01-01T00:00:00Z"), bizPolicy)
 	if err := h.st.AddPayments(ctx, []billing.Payment{{CustomerID: "c1", Amount: dec("100.00"), Currency: "EUR", ReceivedAt: ts("2026-10-05T09:00:00Z"), Reference: "pre-1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +263,7 @@ func TestPolicyVersionSplitsLinesAtTheEffectiveSecond(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
 	change := ts("2026-10-15T12:00:00Z")
-	h.feeCustomer(billing.Customer{ID: "c1", TaxExempt: true}, "business", ts("2026-01-01T00:00:00Z"), bizPolicy)
+	h.feeCustomer(billing.Customer{ID: "c1", BillingStart: oct1st, TaxExempt: true}, "business", ts("2026-01-01T00:00:00Z"), bizPolicy)
 	h.addRecords(billing.Record{ResourceID: "vm-1", ResourceType: "os.nova.server", Start: ts("2026-10-01T00:00:00Z"),
 		Attributes: map[string]string{"flavor": "m1.small"}})
 	if _, err := h.st.AddRule(ctx, "business", billing.RuleSpec{Type: "os.nova.server", Spec: `flavors: {m1.small: "0.036"}`}, change); err != nil {
@@ -291,4 +295,16 @@ func TestPolicyVersionSplitsLinesAtTheEffectiveSecond(t *testing.T) {
 	if len(servers) < 2 || servers[0] != "2026-10-01T00:00:00Z 0.018" || !strings.HasPrefix(servers[1], "2026-10-15T12:00:00Z 0.036") {
 		t.Errorf("server lines are not split at the version change: %v", servers)
 	}
+}
+
+// With no billing start, a customer's first invoice bills the fees of every month its subscription
+// ran and nothing billed: September's business fee (49.00, an adjustment line naming its dates)
+// and October's (49.00).
+func TestFirstInvoiceBillsEarlierFees(t *testing.T) {
+	h := newHarness(t)
+	h.feeCustomer(billing.Customer{ID: "c1", TaxExempt: true}, "business", ts("2026-09-01T00:00:00Z"), bizPolicy)
+	checkLines(t, h.invoiceOf("2026-10", "c1"), []wantLine{
+		{invoice.Recurring, "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z", "1", "49.00"},
+		{invoice.Adjustment, "2026-09-01T00:00:00Z", "2026-10-01T00:00:00Z", "1", "49.00"},
+	}, "98.00")
 }

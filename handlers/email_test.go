@@ -127,7 +127,7 @@ mail:
 	}
 	var subs []billing.Subscription
 	for _, c := range cs {
-		subs = append(subs, billing.Subscription{CustomerID: c.ID, Policy: "flat", Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+		subs = append(subs, billing.Subscription{CustomerID: c.ID, Policy: "flat", Start: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)})
 	}
 	if _, err := h.st.AddSubscriptions(ctx, subs); err != nil {
 		t.Fatal(err)

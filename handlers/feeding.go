@@ -9,9 +9,7 @@ import (
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/calc"
 	"github.com/bilean/bilean/interval"
-	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
-	"github.com/bilean/bilean/rating"
 	"github.com/bilean/bilean/store"
 	"gopkg.in/yaml.v3"
 )
@@ -42,41 +40,14 @@ func init() {
 	})
 }
 
-// Start compiles the policies once per run: every version of every policy, into a catalog whose
-// latest versions fill run.Policies (each reaches its other versions through At).
+// Start compiles every version of every policy once per run into run.Policies (calc.Catalog).
 func (h *Feeding) Start(ctx context.Context, r *pipeline.Run) error {
-	ps, err := h.policyVersions(ctx)
+	ps, err := calc.Catalog(ctx, h.feed)
 	if err != nil {
-		return fmt.Errorf("load policies: %w", err)
+		return err
 	}
-	cat, err := rating.CompileCatalog(ps)
-	if err != nil {
-		return fmt.Errorf("compile policies: %w", err)
-	}
-	r.Policies = cat.Policies()
+	r.Policies = ps
 	return nil
-}
-
-// policyVersions loads every version of every policy when the store keeps versions, else the
-// one version it has of each.
-func (h *Feeding) policyVersions(ctx context.Context) ([]billing.Policy, error) {
-	if vs, ok := h.feed.(policyVersionLister); ok {
-		return vs.PolicyVersions(ctx)
-	}
-	ps, err := h.feed.Policies(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]billing.Policy, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// policyVersionLister is a store that keeps every version of every policy.
-type policyVersionLister interface {
-	PolicyVersions(ctx context.Context) ([]billing.Policy, error)
 }
 
 // Handle fills the batch's items.
@@ -204,40 +175,4 @@ func (h *Feeding) loadUsage(ctx context.Context, run *pipeline.Run, ids []string
 		}
 	}
 	return nil
-}
-
-// rangeKey names one resource's billed ranges of one kind.
-type rangeKey struct {
-	resourceID string
-	kind       invoice.RangeKind
-}
-
-// rangeIndex holds an invoice's billed ranges by resource and kind, so that a regenerate run
-// prices exactly them without rescanning the invoice for every resource. Nil when not replacing.
-type rangeIndex map[rangeKey]interval.Set
-
-func indexRanges(inv *invoice.Invoice) rangeIndex {
-	if inv == nil {
-		return nil
-	}
-	grouped := map[rangeKey][]interval.Range{}
-	for _, br := range inv.Ranges {
-		k := rangeKey{br.ResourceID, br.Kind}
-		grouped[k] = append(grouped[k], br.Range)
-	}
-	idx := make(rangeIndex, len(grouped))
-	for k, rs := range grouped {
-		idx[k] = interval.NewSet(rs...)
-	}
-	return idx
-}
-
-// subscriptionBounds returns every subscription edge, where a piece of usage must be cut.
-func subscriptionBounds(subs []billing.Subscription) []time.Time {
-	out := make([]time.Time, 0, 2*len(subs))
-	for _, s := range subs {
-		r := s.Range()
-		out = append(out, r.Start, r.End)
-	}
-	return out
 }

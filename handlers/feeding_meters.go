@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/calc"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
@@ -94,7 +95,7 @@ func unbilledMeters(ctx context.Context, feed store.Feed, customerID string, tot
 	seen := map[string]bool{}
 	var rids []string
 	for _, m := range totals {
-		if k := meterResourceID(m); !seen[k] {
+		if k := calc.MeterResourceID(m); !seen[k] {
 			seen[k] = true
 			rids = append(rids, k)
 		}
@@ -110,7 +111,7 @@ func unbilledMeters(ctx context.Context, feed store.Feed, customerID string, tot
 	}
 	out := totals[:0]
 	for _, m := range totals {
-		set := charged[meterResourceID(m)]
+		set := charged[calc.MeterResourceID(m)]
 		if len(set) > 0 && interval.NewSet(m.Range).Subtract(set).Seconds() == 0 {
 			continue // already billed
 		}
@@ -128,7 +129,7 @@ func loadReplacedMeters(ctx context.Context, st store.Meters, old *invoice.Invoi
 	ranges := map[string][]interval.Range{}
 	var hull interval.Range
 	for _, br := range old.Ranges {
-		if br.Kind != invoice.Charge || !isMeterResource(br.ResourceID) {
+		if br.Kind != invoice.Charge || !calc.IsMeterResource(br.ResourceID) {
 			continue
 		}
 		ranges[br.ResourceID] = append(ranges[br.ResourceID], br.Range)
@@ -147,7 +148,7 @@ func loadReplacedMeters(ctx context.Context, st store.Meters, old *invoice.Invoi
 	}
 	added := false
 	for _, m := range ms {
-		for _, r := range ranges[meterResourceID(m)] {
+		for _, r := range ranges[calc.MeterResourceID(m)] {
 			if r == m.Range {
 				it.Meters = append(it.Meters, m)
 				added = true
@@ -176,7 +177,7 @@ func checkMeterOverlaps(ms []billing.MeterTotal) error {
 		if name == "" {
 			name = "meter total"
 		}
-		k := meterResourceID(m)
+		k := calc.MeterResourceID(m)
 		byKey[k] = append(byKey[k], span{m.Range, name})
 	}
 	keys := make([]string, 0, len(byKey))

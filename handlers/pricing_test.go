@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/calc"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
@@ -185,7 +186,7 @@ func TestLineAndRuleDiscounts(t *testing.T) {
 	// Subtotal 7.20 + 7.68 + 2.00 − 3.84 − 2.00 = 11.04.
 	checkInvoice(t, it.Invoice, "11.04", []wantLine{
 		{invoice.Usage, "360", "0.02", "7.20"}, {invoice.Usage, "384", "0.02", "7.68"}, {invoice.Usage, "100", "0.02", "2.00"},
-		{ruleDiscountSection, "1", "-2", "-2.00"}, {ruleDiscountSection, "7.68", "-0.5", "-3.84"}})
+		{calc.RuleDiscountSection, "1", "-2", "-2.00"}, {calc.RuleDiscountSection, "7.68", "-0.5", "-3.84"}})
 	if d := it.Invoice.Lines[3].Description; !strings.Contains(d, "limited to the 2.00") || !strings.Contains(d, "goodwill") {
 		t.Errorf("description = %q", d)
 	}
@@ -311,7 +312,7 @@ func TestADiscountWindowDoesNotSplitTiers(t *testing.T) {
 	// 24.88 × 76,800 / 148,800 = 12.8412… → 12.84, and takes 10 %: −1.284 → −1.28.
 	// Subtotal 24.88 − 1.28 = 23.60.
 	checkInvoice(t, it.Invoice, "23.60", []wantLine{
-		{invoice.Usage, "100000", "0.0002", "20.00"}, {invoice.Usage, "48800", "0.0001", "4.88"}, {ruleDiscountSection, "12.84", "-0.1", "-1.28"}})
+		{invoice.Usage, "100000", "0.0002", "20.00"}, {invoice.Usage, "48800", "0.0001", "4.88"}, {calc.RuleDiscountSection, "12.84", "-0.1", "-1.28"}})
 }
 
 // TestRoundingOncePerLineWithTheConfiguredMode: 2.5 GB × 0.05 = 0.125 exactly, then a credit of

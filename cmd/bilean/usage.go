@@ -3,15 +3,18 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/calc"
 	"github.com/bilean/bilean/ceilometer/usage"
 	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/interval"
-	"github.com/bilean/bilean/rating"
+	"github.com/bilean/bilean/invoice"
+	"github.com/bilean/bilean/pipeline"
 	"github.com/bilean/bilean/store"
-	"github.com/govalues/decimal"
 	"github.com/spf13/cobra"
 )
 
@@ -88,7 +91,7 @@ Meters are priced when the customer's policy has a rule for them. Nothing is sto
 			}
 			rep := usage.NewReport(customer, p, source, recs, meters)
 			if len(meters) > 0 {
-				if err := priceMeters(cmd, st, a.cfg, rep); err != nil {
+				if err := priceMeters(cmd, st, a.cfg, rep, meters); err != nil {
 					return err
 				}
 			}
@@ -106,10 +109,13 @@ Meters are priced when the customer's policy has a rule for them. Nothing is sto
 	return cmd
 }
 
-// priceMeters prices the report's meter totals with the rules of the customer's policy at the
-// period start (subscription, else the customer's default, else billing.default_policy). A
-// customer the store does not know is shown unpriced.
-func priceMeters(cmd *cobra.Command, st store.Store, cfg *config.Config, rep *usage.Report) error {
+// priceMeters prices the report's meter totals through the calculator, exactly as a run prices
+// them (calc.Price): each piece under the policy version in force for it (subscription, else the
+// customer's policy, else billing.default_policy), split pro rata at version and subscription
+// changes, tiers and included quantities on the period total. What live invoices billed already
+// is not subtracted: the report shows what the period's usage costs. A customer the store does
+// not know is shown unpriced; a meter no rule prices is listed as unpriced.
+func priceMeters(cmd *cobra.Command, st store.Store, cfg *config.Config, rep *usage.Report, meters []billing.MeterTotal) error {
 	ctx := cmd.Context()
 	cs, err := st.GetCustomers(ctx, []string{rep.Customer})
 	if err != nil {
@@ -124,81 +130,34 @@ func priceMeters(cmd *cobra.Command, st store.Store, cfg *config.Config, rep *us
 	if err != nil {
 		return fmt.Errorf("load subscriptions of %s: %w", c.ID, err)
 	}
-	name := c.Policy
-	for _, s := range subs {
-		if s.Range().Contains(rep.Period.Start) {
-			name = s.Policy
-		}
-	}
-	if name == "" {
-		name = cfg.Billing.DefaultPolicy
-	}
-	ps, err := st.Policies(ctx)
+	pols, err := calc.Catalog(ctx, st)
 	if err != nil {
-		return fmt.Errorf("load policies: %w", err)
+		return err
 	}
-	list := make([]billing.Policy, 0, len(ps))
-	for _, p := range ps {
-		list = append(list, p)
+	run := &pipeline.Run{Mode: pipeline.Interim, Period: rep.Period, Until: rep.Period.End, Now: rep.Period.End,
+		Policies: pols, Stats: pipeline.NewStats()}
+	it := &pipeline.Item{CustomerID: c.ID, Customer: c, Subscriptions: subs, Meters: meters,
+		Invoice: &invoice.Invoice{CustomerID: c.ID, Currency: c.Currency, Period: rep.Period}}
+	if err := calc.Price(run, it, calc.Options{Rounding: cfg.Billing.Rounding, DefaultPolicy: cfg.Billing.DefaultPolicy}); err != nil {
+		return fmt.Errorf("price meters of %s: %w", c.ID, err)
 	}
-	cat, err := rating.CompileCatalog(list)
-	if err != nil {
-		return fmt.Errorf("compile policies: %w", err)
+	rep.Currency = c.Currency
+	if name := it.PolicyName(rep.Period.Start, cfg.Billing.DefaultPolicy); name != "" {
+		rep.Policy = name
 	}
-	pol, ok := cat.Policies()[name]
-	if !ok {
-		rep.Unpriced = append(rep.Unpriced, meterNames(rep)...)
-		return nil
-	}
-	if v, _, ok := pol.At(rep.Period.Start); ok {
-		pol = v
-	}
-	rep.Policy, rep.Currency = name, c.Currency
-	// Each total is converted to the rule's unit before the meter's totals are summed: stored
-	// totals of one meter may come in different units (B, GB…).
-	for _, meter := range meterNames(rep) {
-		rule, ok := pol.MeterRule(meter)
-		if !ok {
-			rep.Unpriced = append(rep.Unpriced, meter)
+	for _, l := range it.Invoice.Lines {
+		if l.ResourceType != calc.MeterLineType {
 			continue
 		}
-		var (
-			first *rating.Measure
-			sum   = decimal.Zero
-		)
-		for _, line := range rep.Meters {
-			if line.Meter != meter {
-				continue
-			}
-			ms, err := rule.Measure(nil, rating.Usage{Meter: line.Meter, ResourceID: line.ResourceID, Quantity: line.Quantity, Unit: line.Unit, Range: rep.Period})
-			if err != nil {
-				return fmt.Errorf("price meter %s: %w", meter, err)
-			}
-			for i := range ms {
-				q, err := ms[i].Quantity()
-				if err != nil {
-					return fmt.Errorf("price meter %s: %w", meter, err)
-				}
-				if sum, err = sum.Add(q); err != nil {
-					return fmt.Errorf("price meter %s: %w", meter, err)
-				}
-				if first == nil {
-					first = &ms[i]
-				}
-			}
-		}
-		if first == nil {
-			continue
-		}
-		chs, err := first.Pricing.Total(sum, pol.Included(meter), first.Unit, first.Label)
-		if err != nil {
-			return fmt.Errorf("price meter %s: %w", meter, err)
-		}
-		for _, ch := range chs {
-			rep.Prices = append(rep.Prices, usage.PriceLine{Meter: meter, Description: ch.Description,
-				Quantity: ch.Quantity, Unit: ch.Unit, UnitPrice: ch.UnitPrice, Amount: ch.Amount})
+		rep.Prices = append(rep.Prices, usage.PriceLine{Meter: l.Attributes["meter"], Description: l.Description,
+			Quantity: l.Quantity, Unit: l.Unit, UnitPrice: l.UnitPrice, Amount: l.Amount})
+	}
+	for k := range run.Stats.Unpriced {
+		if m, ok := strings.CutPrefix(k, calc.MeterLineType+" "); ok {
+			rep.Unpriced = append(rep.Unpriced, m)
 		}
 	}
+	sort.Strings(rep.Unpriced)
 	return nil
 }
 

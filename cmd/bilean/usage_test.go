@@ -60,10 +60,10 @@ func TestImportMetersAndUsageFromTheStore(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	// 1322.222211123 GB + 10 GB: 100 included, 1000 × 0.05, 232.222211123 × 0.03 (rounded on the
-	// invoice).
+	// 1322.222211123 GB + 10 GB: 100 included, 1000 × 0.05 = 50.00, 232.222211123 × 0.03 =
+	// 6.9666… → 6.97, rounded once per line exactly as the invoice's line (one calculator).
 	if rep.Source != "store" || len(rep.Meters) != 3 || rep.Meters[0].Quantity != "1234567890123" ||
-		len(rep.Prices) != 3 || rep.Prices[1].Amount != "50.00" || rep.Prices[2].Amount != "6.96666633369" {
+		len(rep.Prices) != 3 || rep.Prices[1].Amount != "50.00" || rep.Prices[2].Amount != "6.97" {
 		t.Errorf("usage report:\n%s", out)
 	}
 }

@@ -1,4 +1,4 @@
-package handlers
+package calc
 
 import (
 	"testing"
@@ -94,7 +94,7 @@ func TestPiecesBillWhatWasUsedAndNotBilled(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := pieces(&tt.ru, tt.lower, tt.until, indexRanges(tt.replacing))
+			got, err := pieces(&tt.ru, tt.lower, tt.until, IndexRanges(tt.replacing))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package handlers
+package calc
 
 import (
 	"fmt"
@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/bilean/bilean/billing"
-	"github.com/bilean/bilean/calc"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
@@ -32,7 +31,7 @@ const (
 // the period's usage: they get no included quantity and start at the first tier (a tier reached
 // on an earlier invoice cannot be known here). Each line is rounded once.
 type pricer struct {
-	h     *Calculation
+	o     Options
 	run   *pipeline.Run
 	it    *pipeline.Item
 	tally rating.Tally
@@ -40,12 +39,12 @@ type pricer struct {
 	disc  *discounts
 }
 
-func newPricer(h *Calculation, run *pipeline.Run, it *pipeline.Item) (*pricer, error) {
+func newPricer(o Options, run *pipeline.Run, it *pipeline.Item) (*pricer, error) {
 	d, err := newDiscounts(it, run.Period)
 	if err != nil {
 		return nil, err
 	}
-	return &pricer{h: h, run: run, it: it, disc: d}, nil
+	return &pricer{o: o, run: run, it: it, disc: d}, nil
 }
 
 // part names where a piece belongs: the period's usage, late usage or a credit.
@@ -67,7 +66,7 @@ func (pr *pricer) part(r interval.Range, credit bool) (string, invoice.Section) 
 // piece prices one piece of a resource's usage, cut at policy version changes.
 func (pr *pricer) piece(ru *store.ResourceUsage, p piece, r interval.Range) error {
 	for !r.Empty() {
-		pol, until, err := calc.PolicyAt(pr.run.Policies, pr.it, r.Start, pr.h.defaultPolicy)
+		pol, until, err := PolicyAt(pr.run.Policies, pr.it, r.Start, pr.o.DefaultPolicy)
 		if err != nil {
 			return err
 		}
@@ -149,7 +148,7 @@ func (pr *pricer) add(l invoice.Line, ch rating.Charge, credit bool, tag string)
 		l.Description += ", per started " + g
 	}
 	l.Quantity, l.Unit, l.UnitPrice, l.Granularity = ch.Quantity, ch.Unit, ch.UnitPrice, ch.Granularity
-	l.Amount = pr.h.rounding.Round(ch.Amount)
+	l.Amount = pr.o.Rounding.Round(ch.Amount)
 	pr.it.Invoice.Lines = append(pr.it.Invoice.Lines, l)
 	if !credit {
 		pr.disc.count(tag, &pr.it.Invoice.Lines[len(pr.it.Invoice.Lines)-1])
@@ -178,20 +177,24 @@ func (pr *pricer) finish() error {
 			section = invoice.Credit
 		}
 		sum := decimal.Zero
+		var attrs map[string]string
+		if resourceType == MeterLineType {
+			attrs = map[string]string{"meter": g.Rule}
+		}
 		for _, ch := range pg.Charges {
 			pr.add(invoice.Line{
 				Section: section, ResourceType: resourceType, Policy: g.Policy.Name,
-				Start: g.Start, End: g.End, Seconds: g.Seconds,
+				Start: g.Start, End: g.End, Seconds: g.Seconds, Attributes: attrs,
 			}, ch, part == partCredit, "")
 			sum, _ = sum.Add(pr.it.Invoice.Lines[len(pr.it.Invoice.Lines)-1].Amount)
 		}
 		if part != partCredit {
-			if err := pr.disc.countShares(g, sum, pr.h.rounding); err != nil {
+			if err := pr.disc.countShares(g, sum, pr.o.Rounding); err != nil {
 				return err
 			}
 		}
 	}
-	return pr.disc.lines(pr.it, pr.h.rounding)
+	return pr.disc.lines(pr.it, pr.o.Rounding)
 }
 
 // discountBounds returns the edges of the discount windows that concern a resource, where its

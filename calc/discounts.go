@@ -1,4 +1,4 @@
-package handlers
+package calc
 
 import (
 	"fmt"
@@ -14,8 +14,8 @@ import (
 	"github.com/govalues/decimal"
 )
 
-// ruleDiscountSection holds the lines of line- and rule-scope discounts, printed after usage.
-const ruleDiscountSection invoice.Section = "discount"
+// RuleDiscountSection holds the lines of line- and rule-scope discounts, printed after usage.
+const RuleDiscountSection invoice.Section = "discount"
 
 // discounts applies the line- and rule-scope discounts of one customer (invoice-scope discounts
 // are the subscription tree's). Usage is cut at every window edge that concerns it, so a line is
@@ -85,7 +85,7 @@ func concerns(x billing.Discount, resourceID, resourceType, meter string) bool {
 		return x.ResourceID == resourceID
 	case billing.DiscountRule:
 		if meter != "" {
-			return x.RuleType == meter || x.RuleType == meterLineType
+			return x.RuleType == meter || x.RuleType == MeterLineType
 		}
 		return x.RuleType == resourceType
 	}
@@ -168,7 +168,7 @@ func (d *discounts) lines(it *pipeline.Item, rounding invoice.Rounding) error {
 		if x.Scope == billing.DiscountLine {
 			what = x.ResourceID
 		}
-		l := invoice.Line{Section: ruleDiscountSection, ResourceID: x.ResourceID, ResourceType: x.RuleType,
+		l := invoice.Line{Section: RuleDiscountSection, ResourceID: x.ResourceID, ResourceType: x.RuleType,
 			Start: d.first[i], End: d.last[i], Seconds: interval.Range{Start: d.first[i], End: d.last[i]}.Seconds()}
 		if x.Percent.IsPos() {
 			pct, _ := x.Percent.Mul(invoice.Hundred)

@@ -1,33 +1,35 @@
-package balance
+package calc
 
 import (
 	"fmt"
 	"time"
 
 	"github.com/bilean/bilean/billing"
-	"github.com/bilean/bilean/calc"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/pipeline"
 	"github.com/bilean/bilean/rating"
 	"github.com/govalues/decimal"
 )
 
-// day is the span over which an open record is measured: a whole number of every granularity
+// burnSpan is the span over which an open record is measured: a whole number of every granularity
 // (second, minute, hour, day), so a rule that bills per started hour or day still yields its
 // continuous rate; the rate per hour is then the day's amount ÷ 24, in the same single division.
-const day = 24 * time.Hour
+const burnSpan = 24 * time.Hour
 
-var hoursPerDay = decimal.MustNew(24, 0)
+var (
+	hoursPerDay    = decimal.MustNew(24, 0)
+	secondsPerHour = decimal.MustNew(3600, 0)
+)
 
-// burnRate sums, per hour and before tax, what the customer's open spans and running fees cost
+// BurnRate sums, per hour and before tax, what the customer's open spans and running fees cost
 // at second at, priced by the policy version in force then (as the invoice calculation chooses
 // it). It returns the rate, the number of open spans and each open resource's own rate.
-func burnRate(run *pipeline.Run, it *pipeline.Item, at time.Time, fallback string) (decimal.Decimal, int, map[string]decimal.Decimal, error) {
+func BurnRate(run *pipeline.Run, it *pipeline.Item, at time.Time, fallback string) (decimal.Decimal, int, map[string]decimal.Decimal, error) {
 	rate := decimal.Zero
 	open := 0
 	each := map[string]decimal.Decimal{}
 	var pol *rating.Policy
-	span := interval.Range{Start: at, End: at.Add(day)}
+	span := interval.Range{Start: at, End: at.Add(burnSpan)}
 	for _, ru := range it.Usage {
 		for _, rec := range ru.Records {
 			if !rec.End.IsZero() || rec.Start.After(at) {
@@ -36,7 +38,7 @@ func burnRate(run *pipeline.Run, it *pipeline.Item, at time.Time, fallback strin
 			open++
 			if pol == nil {
 				var err error
-				if pol, _, err = calc.PolicyAt(run.Policies, it, at, fallback); err != nil {
+				if pol, _, err = PolicyAt(run.Policies, it, at, fallback); err != nil {
 					return rate, open, each, err
 				}
 			}
@@ -54,7 +56,7 @@ func burnRate(run *pipeline.Run, it *pipeline.Item, at time.Time, fallback strin
 		if !sub.Range().Contains(at) {
 			continue
 		}
-		p, _, err := calc.VersionAt(run.Policies, sub.Policy, it.Customer, at)
+		p, _, err := VersionAt(run.Policies, sub.Policy, it.Customer, at)
 		if err != nil {
 			return rate, open, each, fmt.Errorf("subscription %d: %w", sub.ID, err)
 		}

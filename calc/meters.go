@@ -1,4 +1,4 @@
-package handlers
+package calc
 
 import (
 	"fmt"
@@ -6,25 +6,24 @@ import (
 	"time"
 
 	"github.com/bilean/bilean/billing"
-	"github.com/bilean/bilean/calc"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/rating"
 	"github.com/govalues/decimal"
 )
 
-// meterLineType is the resource type of meter lines and of the pseudo-resources under which a
+// MeterLineType is the resource type of meter lines and of the pseudo-resources under which a
 // meter's ranges are recorded.
-const meterLineType = "meter"
+const MeterLineType = "meter"
 
-const meterPrefix = meterLineType + "/"
+const meterPrefix = MeterLineType + "/"
 
-// isMeterResource reports whether a resource id names a meter's pseudo-resource.
-func isMeterResource(id string) bool { return strings.HasPrefix(id, meterPrefix) }
+// IsMeterResource reports whether a resource id names a meter's pseudo-resource.
+func IsMeterResource(id string) bool { return strings.HasPrefix(id, meterPrefix) }
 
-// meterResourceID is the pseudo-resource under which a meter total's range is recorded, so that
+// MeterResourceID is the pseudo-resource under which a meter total's range is recorded, so that
 // the store refuses to bill the same meter of the same resource twice for a second.
-func meterResourceID(mt billing.MeterTotal) string {
+func MeterResourceID(mt billing.MeterTotal) string {
 	return meterPrefix + mt.Meter + "/" + mt.ResourceID
 }
 
@@ -43,9 +42,9 @@ func meterResourceID(mt billing.MeterTotal) string {
 // for it. Pro rata is the one rule that holds for every source: a stored or imported total has no
 // finer data, and Gnocchi's aggregates are fetched per period. A meter no rule prices is counted in
 // the statistics and billed at nothing, its range still recorded; a zero total gives no line.
-func (pr *pricer) meters(fixed rangeIndex) error {
-	covered := map[rangeKey]interval.Set{}
-	cuts := append(subscriptionBounds(pr.it.Subscriptions), pr.run.Period.Start)
+func (pr *pricer) meters(fixed RangeIndex) error {
+	covered := map[RangeKey]interval.Set{}
+	cuts := append(SubscriptionBounds(pr.it.Subscriptions), pr.run.Period.Start)
 	for _, mt := range pr.it.Meters {
 		if mt.Range.Empty() {
 			continue
@@ -53,13 +52,13 @@ func (pr *pricer) meters(fixed rangeIndex) error {
 		if mt.CustomerID != "" && mt.CustomerID != pr.it.CustomerID {
 			return fmt.Errorf("meter %s of %s belongs to customer %s", mt.Meter, mt.ResourceID, mt.CustomerID)
 		}
-		k := rangeKey{meterResourceID(mt), invoice.Charge}
+		k := RangeKey{MeterResourceID(mt), invoice.Charge}
 		var billable interval.Set
 		if fixed != nil {
 			billable = fixed[k].IntersectRange(mt.Range)
 			covered[k] = covered[k].Union(billable)
 		} else {
-			b := pr.it.MeterBilled[k.resourceID]
+			b := pr.it.MeterBilled[k.ResourceID]
 			billable = interval.NewSet(mt.Range).Subtract(b.Charged.Subtract(b.Credited))
 		}
 		if len(billable) == 0 {
@@ -70,8 +69,8 @@ func (pr *pricer) meters(fixed rangeIndex) error {
 		}
 	}
 	for k, set := range fixed {
-		if isMeterResource(k.resourceID) && len(set.Subtract(covered[k])) > 0 {
-			return fmt.Errorf("%s: no meter total matches its billed ranges: they cannot be re-priced", k.resourceID)
+		if IsMeterResource(k.ResourceID) && len(set.Subtract(covered[k])) > 0 {
+			return fmt.Errorf("%s: no meter total matches its billed ranges: they cannot be re-priced", k.ResourceID)
 		}
 	}
 	return nil
@@ -91,7 +90,7 @@ func (pr *pricer) meterPieces(mt billing.MeterTotal, billable interval.Set, cuts
 	var ps []cut
 	for _, r := range mt.Range.SplitAt(all...) {
 		for !r.Empty() {
-			pol, until, err := calc.PolicyAt(pr.run.Policies, pr.it, r.Start, pr.h.defaultPolicy)
+			pol, until, err := PolicyAt(pr.run.Policies, pr.it, r.Start, pr.o.DefaultPolicy)
 			if err != nil {
 				return err
 			}
@@ -134,12 +133,12 @@ func (pr *pricer) meterPieces(mt billing.MeterTotal, billable interval.Set, cuts
 // meterPiece prices one piece of a meter total under one policy version and records its range.
 func (pr *pricer) meterPiece(mt billing.MeterTotal, pol *rating.Policy) error {
 	pr.it.Invoice.Ranges = append(pr.it.Invoice.Ranges, invoice.BilledRange{
-		ResourceID: meterResourceID(mt), ResourceType: meterLineType, Kind: invoice.Charge, Range: mt.Range,
+		ResourceID: MeterResourceID(mt), ResourceType: MeterLineType, Kind: invoice.Charge, Range: mt.Range,
 	})
 	rule, ok := pol.MeterRule(mt.Meter)
 	if !ok {
 		if pr.run.Stats != nil {
-			pr.run.Stats.AddUnpriced(meterLineType + " " + mt.Meter)
+			pr.run.Stats.AddUnpriced(MeterLineType + " " + mt.Meter)
 		}
 		return nil
 	}
@@ -161,12 +160,12 @@ func (pr *pricer) meterPiece(mt billing.MeterTotal, pol *rating.Policy) error {
 			if err != nil {
 				return fmt.Errorf("policy %s: meter %s: %w", pol.Name, mt.Meter, err)
 			}
-			pr.add(invoice.Line{Section: section, ResourceID: mt.ResourceID, ResourceType: meterLineType, Policy: pol.Name,
+			pr.add(invoice.Line{Section: section, ResourceID: mt.ResourceID, ResourceType: MeterLineType, Policy: pol.Name,
 				Region: mt.Attributes["region"], Start: mt.Range.Start, End: mt.Range.End, Seconds: mt.Range.Seconds(),
 				Attributes: map[string]string{"meter": mt.Meter, "aggregation": mt.Aggregation}}, ch, false, tag)
 			continue
 		}
-		k := rating.TallyKey{Pricing: m.Pricing, Unit: m.Unit, Rule: mt.Meter, Policy: pol, Part: part + "|" + meterLineType}
+		k := rating.TallyKey{Pricing: m.Pricing, Unit: m.Unit, Rule: mt.Meter, Policy: pol, Part: part + "|" + MeterLineType}
 		if err := pr.tally.AddTagged(k, m, mt.Range, tag); err != nil {
 			return fmt.Errorf("policy %s: meter %s: %w", pol.Name, mt.Meter, err)
 		}
