@@ -361,26 +361,8 @@ func meterJSONAttrs(el *errList, line int, v json.RawMessage) map[string]string 
 	}
 	var attrs map[string]string
 	for _, k := range sortedKeys(obj) {
-		x := obj[k]
-		var s string
-		switch {
-		case string(x) == "null":
-			continue
-		case x[0] == '"':
-			s, _ = jsonString(x)
-			s = strings.TrimSpace(s)
-		case x[0] == '-' || (x[0] >= '0' && x[0] <= '9'):
-			d, err := decimal.Parse(string(x))
-			if err != nil {
-				el.addf(line, "attributes."+k, " %s: want a number of at most 19 digits", short(x))
-				continue
-			}
-			s = d.String()
-		default:
-			el.addf(line, "attributes."+k, ": want a string or a number, got %s", short(x))
-			continue
-		}
-		if s == "" {
+		s, ok := jsonAttr(el, line, k, obj[k])
+		if !ok {
 			continue
 		}
 		if attrs == nil {

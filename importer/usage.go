@@ -534,29 +534,9 @@ func (u *usageParser) jsonAttrs(line int, v json.RawMessage, scratch map[string]
 			el.add(line, "attributes", pick(k == "", ": an attribute with an empty name", msg))
 			continue
 		}
-		x := scratch[k]
-		var s string
-		switch {
-		case string(x) == "null":
-			continue
-		case x[0] == '"':
-			s, _ = jsonString(x)
-			s = strings.TrimSpace(s)
-		case x[0] == '-' || (x[0] >= '0' && x[0] <= '9'):
-			d, err := decimal.Parse(string(x))
-			if err != nil {
-				el.addf(line, "attributes."+k, " %s: want a number of at most 19 digits", short(x))
-				continue
-			}
-			s = d.String()
-		default:
-			el.addf(line, "attributes."+k, ": want a string or a number, got %s", short(x))
-			continue
+		if s, ok := jsonAttr(el, line, k, scratch[k]); ok {
+			attrs[k] = s
 		}
-		if s == "" {
-			continue
-		}
-		attrs[k] = s
 	}
 }
 
@@ -583,4 +563,27 @@ func short(v json.RawMessage) string {
 		return string(v[:40]) + "…"
 	}
 	return string(v)
+}
+
+// jsonAttr reads one JSON attribute value: a string (trimmed) or a number (as its decimal text).
+// ok is false for null, an empty string, or a value that is neither (reported on the line).
+func jsonAttr(el *errList, line int, k string, x json.RawMessage) (string, bool) {
+	switch {
+	case len(x) == 0 || string(x) == "null":
+		return "", false
+	case x[0] == '"':
+		s, _ := jsonString(x)
+		s = strings.TrimSpace(s)
+		return s, s != ""
+	case x[0] == '-' || (x[0] >= '0' && x[0] <= '9'):
+		d, err := decimal.Parse(string(x))
+		if err != nil {
+			el.addf(line, "attributes."+k, " %s: want a number of at most 19 digits", short(x))
+			return "", false
+		}
+		return d.String(), true
+	default:
+		el.addf(line, "attributes."+k, ": want a string or a number, got %s", short(x))
+		return "", false
+	}
 }
