@@ -43,7 +43,7 @@ func (h *Calculation) Handle(_ context.Context, b *pipeline.Batch) error {
 			it.Err = err
 			continue
 		}
-		if len(it.Invoice.Lines) == 0 && it.Invoice.Payments.IsZero() && b.Run.Mode != pipeline.Regenerate {
+		if len(it.Invoice.Lines) == 0 && it.Invoice.Payments.IsZero() && !b.Run.Replaying() {
 			it.Skip = "nothing to bill"
 		}
 	}

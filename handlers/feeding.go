@@ -110,7 +110,7 @@ func (h *Feeding) Handle(ctx context.Context, b *pipeline.Batch) error {
 	if err := h.loadUsage(ctx, run, ids, items); err != nil {
 		return err
 	}
-	if run.Mode != pipeline.Regenerate {
+	if !run.Replaying() {
 		billed, err := h.feed.MeterRanges(ctx, ids)
 		if err != nil {
 			return fmt.Errorf("load meter ranges: %w", err)
@@ -145,7 +145,7 @@ func (h *Feeding) Handle(ctx context.Context, b *pipeline.Batch) error {
 }
 
 func (h *Feeding) loadUsage(ctx context.Context, run *pipeline.Run, ids []string, items map[string]*pipeline.Item) error {
-	if run.Mode == pipeline.Regenerate {
+	if run.Replaying() {
 		old := run.Replacing
 		var rids []string
 		seen := map[string]bool{}

@@ -60,7 +60,7 @@ func (h *Feeding) loadGnocchi(ctx context.Context, run *pipeline.Run, items map[
 	}
 	r := interval.Range{Start: run.Period.Start, End: run.Until}
 	spans := r
-	if run.Mode == pipeline.Regenerate && run.Replacing != nil {
+	if run.Replaying() && run.Replacing != nil {
 		r = run.Replacing.Period
 		spans = r
 	} else {

@@ -38,7 +38,7 @@ func loadStoredMeters(ctx context.Context, feed store.Feed, run *pipeline.Run, i
 			}
 		}
 	}
-	if run.Mode == pipeline.Regenerate {
+	if run.Replaying() {
 		if run.Replacing == nil {
 			return
 		}

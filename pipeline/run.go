@@ -22,6 +22,9 @@ const (
 	Scheduled  Mode = "scheduled"
 	Interim    Mode = "interim"
 	Regenerate Mode = "regenerate"
+	// Verify re-derives an issued invoice (Options.Replacing) exactly as Regenerate prices it, with
+	// the scheduled chain cut before finalizing: nothing is stored, rendered or sent.
+	Verify Mode = "verify"
 )
 
 // Run is the context of one pass of the pipeline, shared by all its batches.
@@ -42,6 +45,10 @@ type Run struct {
 	Log      *slog.Logger
 	Stats    *Stats
 }
+
+// Replaying reports whether the run prices exactly the ranges of an issued invoice
+// (Options.Replacing): a regenerate or a verify run.
+func (r *Run) Replaying() bool { return r.Mode == Regenerate || r.Mode == Verify }
 
 // Item is one customer's work in a batch.
 type Item struct {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/store"
@@ -52,8 +53,11 @@ const DefaultStaleAfter = time.Minute
 func Execute(ctx context.Context, env Env, o Options) (*Run, error) {
 	cfg := env.Config
 	steps := cfg.Pipeline.Scheduled
-	if o.Mode == Interim {
+	switch o.Mode {
+	case Interim:
 		steps = cfg.Pipeline.Interim
+	case Verify:
+		steps = untilFinalizing(steps)
 	}
 	chain, err := Build(env, string(chainName(o.Mode)), steps, DefaultMiddleware...)
 	if err != nil {
@@ -84,7 +88,7 @@ func Execute(ctx context.Context, env Env, o Options) (*Run, error) {
 	if shared, ok := env.Store.(store.Batches); ok && o.Mode == Scheduled && o.CustomerIDs == nil && !o.Local {
 		return executeShared(ctx, shared, eng, run, ids, o, log)
 	}
-	stored := o.Mode != Interim
+	stored := o.Mode != Interim && o.Mode != Verify
 	if stored {
 		if err := env.Store.StartRun(ctx, store.Run{ID: run.ID, Mode: string(o.Mode), Period: o.Period, StartedAt: run.Now, Status: "running"}); err != nil {
 			return run, fmt.Errorf("record run: %w", err)
@@ -261,6 +265,16 @@ func (s *sharedSource) claim(ctx context.Context, b *store.Batch) *Claim {
 			return true, nil
 		},
 	}
+}
+
+// untilFinalizing is the part of a scheduled chain before its finalizing step: what prices.
+func untilFinalizing(steps []config.Step) []config.Step {
+	for i, s := range steps {
+		if s.Name == "finalizing" {
+			return steps[:i]
+		}
+	}
+	return steps
 }
 
 func chainName(m Mode) string {
