@@ -20,7 +20,7 @@ import (
 // records with the ranges already billed, payments in the period and the balance before it.
 type Feeding struct {
 	customers store.Customers
-	feed      store.Feed
+	feed      store.Store
 	gnocchi   *gnocchiFeed // nil unless gnocchi.enabled (feeding_gnocchi.go)
 	// backMonths and loc bound how far back usage is billed (billing.back_billing_months).
 	backMonths int
@@ -57,26 +57,9 @@ func (h *Feeding) Start(ctx context.Context, r *pipeline.Run) error {
 	return nil
 }
 
-// policyVersions loads every version of every policy when the store keeps versions, else the
-// one version it has of each.
+// policyVersions loads every version of every policy.
 func (h *Feeding) policyVersions(ctx context.Context) ([]billing.Policy, error) {
-	if vs, ok := h.feed.(policyVersionLister); ok {
-		return vs.PolicyVersions(ctx)
-	}
-	ps, err := h.feed.Policies(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]billing.Policy, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// policyVersionLister is a store that keeps every version of every policy.
-type policyVersionLister interface {
-	PolicyVersions(ctx context.Context) ([]billing.Policy, error)
+	return h.feed.PolicyVersions(ctx)
 }
 
 // Handle fills the batch's items.

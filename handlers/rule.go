@@ -57,20 +57,9 @@ func init() {
 
 // Start loads every version of every policy.
 func (h *Rule) Start(ctx context.Context, _ *pipeline.Run) error {
-	var all []billing.Policy
-	if pv, ok := h.store.(store.PolicyVersions); ok {
-		var err error
-		if all, err = pv.PolicyVersions(ctx); err != nil {
-			return fmt.Errorf("load policy versions: %w", err)
-		}
-	} else {
-		ps, err := h.store.Policies(ctx)
-		if err != nil {
-			return fmt.Errorf("load policies: %w", err)
-		}
-		for _, p := range ps {
-			all = append(all, p)
-		}
+	all, err := h.store.PolicyVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("load policy versions: %w", err)
 	}
 	h.versions = map[string][]billing.Policy{}
 	for _, p := range all {
@@ -95,20 +84,18 @@ func (h *Rule) Handle(ctx context.Context, b *pipeline.Batch) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	// What the fees billed already; without the capability only the period is billed (as when
-	// every earlier period was invoiced and nothing was charged in advance).
+	// What the fees billed already (a regenerate run bills exactly the replaced invoice's ranges).
 	var billed map[string]store.BilledSets
-	sc, known := h.store.(store.SubscriptionChanges)
-	if known && fixed == nil {
+	if fixed == nil {
 		var err error
-		if billed, err = sc.SubscriptionRanges(ctx, ids); err != nil {
+		if billed, err = h.store.SubscriptionRanges(ctx, ids); err != nil {
 			return fmt.Errorf("load subscription fee ranges: %w", err)
 		}
 	}
 	for _, it := range b.Active() {
 		for _, s := range it.Subscriptions {
 			lower := it.BillingStart
-			if !known || lower.IsZero() {
+			if lower.IsZero() {
 				lower = run.Period.Start
 			}
 			if err := h.fee(run, it, s, lower, billed[s.ResourceID()], fixed); err != nil {
