@@ -570,77 +570,9 @@ ORDER BY customer_id, id`, customerIDs, r.Start, r.End)
 
 // --- credit notes ----------------------------------------------------------------------------------
 
-// issueCreditNoteTx issues the credit note of invoice id (already void, or voided earlier in tx)
-// and links it from the invoice. The credit-note series counter is bumped here, so it stays
-// locked until the commit and a rolled-back transaction leaves no gap.
-func issueCreditNoteTx(ctx context.Context, tx pgx.Tx, id int64, reason string, n store.CreditNoteNumbering, now time.Time) (*invoice.CreditNote, error) {
-	if n.Series == "" || n.Format == nil {
-		return nil, errors.New("credit note numbering: Series and Format are required")
-	}
-	inv, err := scanInvoice(tx.QueryRow(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE id = $1`, id))
-	if err != nil {
-		return nil, err
-	}
-	if inv.CreditNote != "" {
-		return nil, fmt.Errorf("invoice %s already has credit note %s", inv.Number, inv.CreditNote)
-	}
-	var seq int64
-	if err := tx.QueryRow(ctx, `
-INSERT INTO invoice_series AS s (series, last) VALUES ($1, 1)
-ON CONFLICT (series) DO UPDATE SET last = s.last + 1
-RETURNING last`, n.Series).Scan(&seq); err != nil {
-		return nil, fmt.Errorf("credit note series %s: %w", n.Series, err)
-	}
-	cn := invoice.NewCreditNote(&inv, reason)
-	cn.Number = n.Format(n.Series, seq)
-	cn.IssuedAt = interval.Norm(now)
-	if cn.Number == "" {
-		return nil, fmt.Errorf("credit note series %s: Format returned an empty number for %d", n.Series, seq)
-	}
-	var b pgx.Batch
-	b.Queue(`
-INSERT INTO credit_notes (number, invoice_id, customer_id, issued_at, subtotal, tax_rate, tax, total, reason)
-VALUES ($1, $2, $3, $4, $5::numeric, $6::numeric, $7::numeric, $8::numeric, $9) RETURNING id`,
-		cn.Number, id, cn.CustomerID, cn.IssuedAt, cn.Subtotal.String(), cn.TaxRate.String(), cn.Tax.String(), cn.Total.String(), reason).
-		QueryRow(func(row pgx.Row) error { return row.Scan(&cn.ID) })
-	b.Queue(`UPDATE invoices SET credit_note = $1 WHERE id = $2`, cn.Number, id)
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		if pgConstraint(err) == "credit_notes_number_key" {
-			return nil, fmt.Errorf("credit note %s: the number is already used (series %s, sequence %d): %w", cn.Number, n.Series, seq, err)
-		}
-		return nil, fmt.Errorf("credit note %s: %w", cn.Number, err)
-	}
-	return &cn, nil
-}
-
-// IssueCreditNote implements store.CreditNotes.
+// IssueCreditNote implements store.CreditNotes with the shared logic (store.IssueCreditNote).
 func (s *Store) IssueCreditNote(ctx context.Context, number, reason string, n store.CreditNoteNumbering) (*invoice.CreditNote, error) {
-	var cn *invoice.CreditNote
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		var id int64
-		var status, existing string
-		err := tx.QueryRow(ctx, `SELECT id, status, credit_note FROM invoices WHERE number = $1 FOR UPDATE`, number).Scan(&id, &status, &existing)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return store.ErrNotFound
-		case err != nil:
-			return err
-		case existing != "":
-			return fmt.Errorf("already cancelled by credit note %s", existing)
-		case status == string(invoice.Issued):
-			if err := voidTx(ctx, tx, id, reason, ""); err != nil {
-				return err
-			}
-		case status != string(invoice.Void):
-			return fmt.Errorf("invoice is %s: only an issued or void invoice gets a credit note", status)
-		}
-		cn, err = issueCreditNoteTx(ctx, tx, id, reason, n, s.now())
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("credit note for invoice %s: %w", number, err)
-	}
-	return cn, nil
+	return store.IssueCreditNote(ctx, invoiceDriver{s}, number, reason, n)
 }
 
 const creditNoteCols = `c.id, c.number, i.number, c.customer_id, i.customer_name, i.currency, i.period_start, i.period_end,

@@ -563,72 +563,9 @@ ORDER BY d.customer_id, d.id`, idsJSON(customerIDs), sec(r.Start), sec(r.End))
 
 // --- credit notes ----------------------------------------------------------------------------------
 
-// issueCreditNoteTx issues the credit note of invoice id (already void or being voided in tx)
-// and links it from the invoice.
-func issueCreditNoteTx(ctx context.Context, tx *sql.Tx, id int64, reason string, n store.CreditNoteNumbering, now time.Time) (*invoice.CreditNote, error) {
-	if n.Series == "" || n.Format == nil {
-		return nil, errors.New("credit note numbering: Series and Format are required")
-	}
-	inv, err := scanInvoice(tx.QueryRowContext(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE id = ?`, id))
-	if err != nil {
-		return nil, err
-	}
-	if inv.CreditNote != "" {
-		return nil, fmt.Errorf("invoice %s already has credit note %s", inv.Number, inv.CreditNote)
-	}
-	var seq int64
-	if err := tx.QueryRowContext(ctx, `
-INSERT INTO invoice_series (series, last) VALUES (?, 1)
-ON CONFLICT (series) DO UPDATE SET last = last + 1
-RETURNING last`, n.Series).Scan(&seq); err != nil {
-		return nil, fmt.Errorf("credit note series %s: %w", n.Series, err)
-	}
-	cn := invoice.NewCreditNote(&inv, reason)
-	cn.Number = n.Format(n.Series, seq)
-	cn.IssuedAt = interval.Norm(now)
-	if cn.Number == "" {
-		return nil, fmt.Errorf("credit note series %s: Format returned an empty number for %d", n.Series, seq)
-	}
-	if err := tx.QueryRowContext(ctx, `
-INSERT INTO credit_notes (number, invoice_id, customer_id, issued_at, subtotal, tax_rate, tax, total, reason)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		cn.Number, id, cn.CustomerID, sec(cn.IssuedAt), dec(cn.Subtotal), dec(cn.TaxRate), dec(cn.Tax), dec(cn.Total), reason).Scan(&cn.ID); err != nil {
-		return nil, fmt.Errorf("credit note %s: %w", cn.Number, err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE invoices SET credit_note = ? WHERE id = ?`, cn.Number, id); err != nil {
-		return nil, err
-	}
-	return &cn, nil
-}
-
-// IssueCreditNote implements store.CreditNotes.
+// IssueCreditNote implements store.CreditNotes with the shared logic (store.IssueCreditNote).
 func (s *Store) IssueCreditNote(ctx context.Context, number, reason string, n store.CreditNoteNumbering) (*invoice.CreditNote, error) {
-	var cn *invoice.CreditNote
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var id int64
-		var status, existing string
-		err := tx.QueryRowContext(ctx, `SELECT id, status, credit_note FROM invoices WHERE number = ?`, number).Scan(&id, &status, &existing)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return store.ErrNotFound
-		case err != nil:
-			return err
-		case existing != "":
-			return fmt.Errorf("already cancelled by credit note %s", existing)
-		case status == string(invoice.Issued):
-			if err := voidTx(ctx, tx, id, reason, ""); err != nil {
-				return err
-			}
-		case status != string(invoice.Void):
-			return fmt.Errorf("invoice is %s: only an issued or void invoice gets a credit note", status)
-		}
-		cn, err = issueCreditNoteTx(ctx, tx, id, reason, n, s.now())
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("credit note for invoice %s: %w", number, err)
-	}
-	return cn, nil
+	return store.IssueCreditNote(ctx, invoiceDriver{s}, number, reason, n)
 }
 
 const creditNoteCols = `c.id, c.number, i.number, c.customer_id, i.customer_name, i.currency, i.period_start, i.period_end,

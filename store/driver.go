@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/interval"
+	"github.com/bilean/bilean/invoice"
+)
+
+// The driver side of the store, after River's riverdriver: the transaction logic (Finalize,
+// VoidInvoice, IssueCreditNote and their invariants) lives once in this package, and each backend
+// implements the small typed operations below with its own SQL. What differs between the
+// databases stays in the drivers: how a billed range overlap is refused (PostgreSQL's exclusion
+// constraint, SQLite's trigger), how statements are batched, how a transaction is fenced and
+// retried.
+
+// InvoiceDriver runs invoice transactions for the shared logic.
+type InvoiceDriver interface {
+	// FinalizeTx runs fn in the transaction of one Finalize and commits when fn succeeds. A
+	// driver may fence it (PostgreSQL checks the batch claim of ctx first) and may run fn again
+	// after a transient failure: fn must keep no state across runs but what it sets anew.
+	FinalizeTx(ctx context.Context, fn func(tx InvoiceTx) error) error
+	// WriteTx runs fn in a write transaction and commits when fn succeeds.
+	WriteTx(ctx context.Context, fn func(tx InvoiceTx) error) error
+	// NameOverlap turns a refused range insert into *OverlapError naming the invoice that holds
+	// the range. It runs after the refused transaction is rolled back, so a range committed by
+	// a concurrent run is named too; when no holder is found it returns an error of its own.
+	NameOverlap(ctx context.Context, ov *RangeOverlap) error
+	// Now is the clock of the store.
+	Now() time.Time
+}
+
+// InvoiceTx is the typed operations of an invoice transaction. A driver may queue the writes
+// that return nothing (InsertLines, InsertRanges, Settle) and send them with the next operation
+// that returns a value (PostgreSQL sends them and the counter as one batch): an error of a
+// queued write may then be returned by that later operation.
+type InvoiceTx interface {
+	// LockInvoice reads the head of the invoice numbered number and locks its row until the
+	// commit; it returns ErrNotFound when there is none.
+	LockInvoice(ctx context.Context, number string) (InvoiceHead, error)
+	// InvoiceByID reads an invoice without lines or ranges.
+	InvoiceByID(ctx context.Context, id int64) (invoice.Invoice, error)
+	// VoidInvoice sets the invoice void with the reason and replacement, releases its live
+	// billed ranges and unsettles the records they covered.
+	VoidInvoice(ctx context.Context, id int64, reason, replacedBy string) error
+	// SetVoidReason sets the reason and replacement of a voided invoice.
+	SetVoidReason(ctx context.Context, id int64, reason, replacedBy string) error
+	// ResourceByKey reads the customer, id and type of the resource with that key; found is
+	// false when there is none.
+	ResourceByKey(ctx context.Context, key int64) (r ResourceRef, found bool, err error)
+	// StartInvoice reads what a new invoice of the customer for the period starting at
+	// periodStart needs: the number of its live scheduled invoice ("" when none), an invoice id
+	// reserved for it, and the resources named (key and type), the missing ones created with
+	// the given types.
+	StartInvoice(ctx context.Context, customer string, periodStart time.Time, resourceIDs, types []string) (InvoiceStart, error)
+	// Resources reads the resources named, creating the missing ones with the given types.
+	Resources(ctx context.Context, customer string, resourceIDs, types []string) (map[string]ResourceRef, error)
+	// InsertLines stores the lines of invoice id, numbered from 1 in order.
+	InsertLines(ctx context.Context, id int64, lines []invoice.Line) error
+	// InsertRanges stores the merged ranges (resource keys filled) of invoice id. A range
+	// overlapping a live one is refused with *RangeOverlap (perhaps by a later operation).
+	InsertRanges(ctx context.Context, id int64, customer string, ranges []invoice.BilledRange) error
+	// Settle marks the referenced records of the customer settled where they are still at the
+	// referenced version.
+	Settle(ctx context.Context, customer string, refs []billing.Ref) error
+	// NextNumber bumps the counter of the series and returns its new value; the counter row is
+	// locked until the commit.
+	NextNumber(ctx context.Context, series string) (int64, error)
+	// InsertInvoice stores the invoice row, issued. inserted is false when a live scheduled
+	// invoice of the customer for the period exists already; an invoice number already used is
+	// an error wrapping ErrNumberUsed.
+	InsertInvoice(ctx context.Context, row InvoiceRow) (inserted bool, err error)
+	// LiveInvoice returns the number of the customer's live scheduled invoice for the period
+	// starting at start, "" when none.
+	LiveInvoice(ctx context.Context, customer string, start time.Time) (string, error)
+	// InsertCreditNote stores the credit note of invoice id (its ID is set) and records its
+	// number on the invoice. A number already used is an error wrapping ErrNumberUsed.
+	InsertCreditNote(ctx context.Context, id int64, cn *invoice.CreditNote) error
+}
+
+// InvoiceHead is what the shared logic checks of an invoice before changing it.
+type InvoiceHead struct {
+	ID         int64
+	CustomerID string
+	Status     invoice.Status
+	CreditNote string
+}
+
+// ResourceRef is a stored resource as a billed range names it.
+type ResourceRef struct {
+	CustomerID string
+	ID         string
+	Key        int64
+	Type       string
+}
+
+// InvoiceStart is the answer of InvoiceTx.StartInvoice.
+type InvoiceStart struct {
+	Live      string
+	ID        int64
+	Resources map[string]ResourceRef
+}
+
+// InvoiceRow is the invoice row Finalize inserts.
+type InvoiceRow struct {
+	ID       int64
+	Number   string
+	Kind     invoice.Kind
+	Issued   time.Time
+	Replaces string
+	Period   interval.Range   // the plan's, at whole seconds
+	Invoice  *invoice.Invoice // customer, names, amounts, run
+}
+
+// RangeOverlap is a range insert refused because a range overlaps a live one: the customer,
+// the merged ranges of the refused invoice and the database's error.
+type RangeOverlap struct {
+	CustomerID string
+	Ranges     []invoice.BilledRange
+	Err        error
+}
+
+func (e *RangeOverlap) Error() string { return e.Err.Error() }
+func (e *RangeOverlap) Unwrap() error { return e.Err }
+
+// ErrNumberUsed is wrapped by a driver's refusal of an invoice or credit note number already used.
+var ErrNumberUsed = errors.New("number already used")
