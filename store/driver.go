@@ -128,3 +128,25 @@ func (e *RangeOverlap) Unwrap() error { return e.Err }
 
 // ErrNumberUsed is wrapped by a driver's refusal of an invoice or credit note number already used.
 var ErrNumberUsed = errors.New("number already used")
+
+// PolicyDriver runs the policy-version transactions of the shared logic (PutPolicies,
+// AddPolicyVersion, AddRule, RemoveRule).
+type PolicyDriver interface {
+	// PolicyTx runs fn in a write transaction and commits when fn succeeds.
+	PolicyTx(ctx context.Context, fn func(tx PolicyTx) error) error
+	// Versions returns the versions of one policy (all when name is empty), oldest first,
+	// outside any transaction.
+	Versions(ctx context.Context, name string) ([]billing.Policy, error)
+	// Now is the clock of the store.
+	Now() time.Time
+}
+
+// PolicyTx is the typed operations of a policy-version transaction.
+type PolicyTx interface {
+	// LockedVersions returns the versions of the policy, oldest first, and makes writers of the
+	// same policy take turns until the commit (also when it has no version yet).
+	LockedVersions(ctx context.Context, name string) ([]billing.Policy, error)
+	// UpsertVersion writes one version (p.Version set); an identical stored version is left
+	// alone, so no trigger fires when a policy file is imported again.
+	UpsertVersion(ctx context.Context, p billing.Policy, now time.Time) error
+}

@@ -20,7 +20,7 @@ import (
 // transaction runs through finalizeTx (batch claim fence, lock-timeout retry) and sends lines,
 // ranges, settling and the series counter as one batch (invoicetx.go).
 func (s *Store) Finalize(ctx context.Context, req store.FinalizeRequest) error {
-	return store.Finalize(ctx, invoiceDriver{s}, req)
+	return store.Finalize(ctx, driver{s}, req)
 }
 
 // liveSQL finds the number of a customer's live scheduled invoice for the period starting at $2.
@@ -42,7 +42,7 @@ func liveInvoice(ctx context.Context, tx pgx.Tx, customer string, start time.Tim
 // NameOverlap names the invoice holding a range that the exclusion constraint refused. It
 // reads after the refused transaction rolled back, so it sees the range of a run that committed
 // concurrently too.
-func (d invoiceDriver) NameOverlap(ctx context.Context, ov *store.RangeOverlap) error {
+func (d driver) NameOverlap(ctx context.Context, ov *store.RangeOverlap) error {
 	n := len(ov.Ranges)
 	keys, kinds := make([]int64, n), make([]int16, n)
 	starts, ends := make([]time.Time, n), make([]time.Time, n)
@@ -175,7 +175,7 @@ WHERE b.invoice_id = $1 AND b.live AND u.resource_key = b.resource_key AND u.set
 // VoidInvoice marks an issued invoice void with the reason and releases its billed ranges; the
 // records those ranges covered are unsettled so that a later run sees the usage again.
 func (s *Store) VoidInvoice(ctx context.Context, number, reason string) error {
-	return store.VoidInvoice(ctx, invoiceDriver{s}, number, reason)
+	return store.VoidInvoice(ctx, driver{s}, number, reason)
 }
 
 const invoiceCols = `id, number, kind, status, customer_id, customer_name, currency, period_start, period_end,

@@ -13,23 +13,23 @@ import (
 	"github.com/bilean/bilean/store"
 )
 
-// invoiceDriver implements store.InvoiceDriver: the invoice transactions of the shared logic
+// driver implements store.InvoiceDriver: the invoice transactions of the shared logic
 // (store.Finalize, store.VoidInvoice, store.IssueCreditNote) over pgx.
-type invoiceDriver struct{ s *Store }
+type driver struct{ s *Store }
 
 var (
-	_ store.InvoiceDriver = invoiceDriver{}
+	_ store.InvoiceDriver = driver{}
 	_ store.InvoiceTx     = (*invoiceTx)(nil)
 )
 
-func (d invoiceDriver) Now() time.Time { return d.s.now() }
+func (d driver) Now() time.Time { return d.s.now() }
 
 // FinalizeTx runs fn through finalizeTx: the batch claim fence and the retry of lock timeouts.
-func (d invoiceDriver) FinalizeTx(ctx context.Context, fn func(store.InvoiceTx) error) error {
+func (d driver) FinalizeTx(ctx context.Context, fn func(store.InvoiceTx) error) error {
 	return d.s.finalizeTx(ctx, func(tx pgx.Tx) error { return fn(&invoiceTx{tx: tx}) })
 }
 
-func (d invoiceDriver) WriteTx(ctx context.Context, fn func(store.InvoiceTx) error) error {
+func (d driver) WriteTx(ctx context.Context, fn func(store.InvoiceTx) error) error {
 	return d.s.write(ctx, func(tx pgx.Tx) error { return fn(&invoiceTx{tx: tx}) })
 }
 

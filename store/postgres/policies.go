@@ -2,12 +2,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"sort"
 	"time"
 
 	"github.com/govalues/decimal"
@@ -32,97 +28,39 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// PutPolicies stores policy versions, all or nothing. A policy is matched to its stored versions
-// by effective time: a version with the same effective time (or the same Version, when given)
-// is replaced in place, so re-importing a file is a no-op or a correction; a later effective time
-// adds the next version; an earlier one that matches no version is refused.
+// PutPolicies implements store.Importer with the shared logic (store.PutPolicies).
 func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
-	for i, p := range ps {
-		if err := store.CheckPolicy(p); err != nil {
-			return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-		}
-	}
-	// Oldest first within a name, so a file listing versions in any order applies cleanly.
-	order := make([]int, len(ps))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		pa, pb := ps[order[a]], ps[order[b]]
-		if pa.Name != pb.Name {
-			return false
-		}
-		return pa.EffectiveFrom.Before(pb.EffectiveFrom)
-	})
-	return s.write(ctx, func(tx pgx.Tx) error {
-		for _, i := range order {
-			p := ps[i]
-			vs, err := versionsTx(ctx, tx, p.Name, true)
-			if err != nil {
-				return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-			}
-			p.EffectiveFrom = store.NormEffective(p.EffectiveFrom)
-			replace := 0
-			for _, v := range vs {
-				if (p.Version != 0 && v.Version == p.Version) || (p.Version == 0 && v.EffectiveFrom.Equal(p.EffectiveFrom)) {
-					replace = v.Version
-				}
-			}
-			switch {
-			case replace != 0:
-				p.Version = replace
-				if err := store.CheckPolicyOrder(vs, p); err != nil {
-					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-				}
-				if err := upsertVersion(ctx, tx, p, s.now()); err != nil {
-					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-				}
-			case p.Version != 0 && p.Version != len(vs)+1:
-				return fmt.Errorf("put policies: policies[%d] (%s): version %d: the next version is %d", i, p.Name, p.Version, len(vs)+1)
-			default:
-				if _, err := addVersionTx(ctx, tx, vs, p, s.now()); err != nil {
-					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-				}
-			}
-		}
-		return nil
-	})
+	return store.PutPolicies(ctx, driver{s}, ps)
 }
 
-// addVersionTx appends p as the next version after vs.
-func addVersionTx(ctx context.Context, tx pgx.Tx, vs []billing.Policy, p billing.Policy, now time.Time) (billing.Policy, error) {
-	p.Version = len(vs) + 1
-	p.EffectiveFrom = store.NormEffective(p.EffectiveFrom)
-	if err := store.CheckPolicyOrder(vs, p); err != nil {
-		return p, err
-	}
-	if err := upsertVersion(ctx, tx, p, now); err != nil {
-		return p, err
-	}
-	return p, nil
+// PolicyTx implements store.PolicyDriver.
+func (d driver) PolicyTx(ctx context.Context, fn func(store.PolicyTx) error) error {
+	return d.s.write(ctx, func(tx pgx.Tx) error { return fn(policyTx{tx}) })
 }
 
-// upsertVersion writes one version; an identical one is left alone (no trigger fires, so the
+// Versions implements store.PolicyDriver.
+func (d driver) Versions(ctx context.Context, name string) ([]billing.Policy, error) {
+	return versionsTx(ctx, d.s.pool, name, false)
+}
+
+type policyTx struct{ tx pgx.Tx }
+
+// LockedVersions locks the versions of the named policy until the transaction ends, so two
+// writers adding a version to the same policy take turns; a policy with no version yet is
+// serialised by an advisory lock on its name.
+func (t policyTx) LockedVersions(ctx context.Context, name string) ([]billing.Policy, error) {
+	return versionsTx(ctx, t.tx, name, true)
+}
+
+// UpsertVersion writes one version; an identical one is left alone (no trigger fires, so the
 // prepaid balances stay fresh when a policy file is imported again).
-func upsertVersion(ctx context.Context, tx pgx.Tx, p billing.Policy, now time.Time) error {
-	rules := make([]codec.Rule, len(p.Rules))
-	for j, r := range p.Rules {
-		rules[j] = codec.Rule{Type: r.Type, Spec: r.Spec}
-	}
-	rj, err := json.Marshal(rules)
+func (t policyTx) UpsertVersion(ctx context.Context, p billing.Policy, now time.Time) error {
+	rj, ij, err := store.EncodePolicyJSON(p)
 	if err != nil {
-		return fmt.Errorf("rules: %w", err)
-	}
-	inc := make(map[string]string, len(p.Included))
-	for k, v := range p.Included {
-		inc[k] = v.String()
-	}
-	ij, err := json.Marshal(inc)
-	if err != nil {
-		return fmt.Errorf("included: %w", err)
+		return err
 	}
 	// The fee is compared as text: a correction from 62.0 to 62.00 is a change of what is shown.
-	if _, err := tx.Exec(ctx, `
+	if _, err := t.tx.Exec(ctx, `
 INSERT INTO policy_versions AS v (name, version, effective_from, currency, description, fee, fee_interval, fee_timing,
     included, rules, created_at)
 VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9::jsonb, $10::jsonb, $11)
@@ -135,7 +73,7 @@ WHERE v.effective_from IS DISTINCT FROM excluded.effective_from OR v.currency <>
     OR v.fee_interval <> excluded.fee_interval OR v.fee_timing <> excluded.fee_timing
     OR v.included <> excluded.included OR v.rules <> excluded.rules`,
 		p.Name, p.Version, nullTime(p.EffectiveFrom), p.Currency, p.Description, p.Fee.String(), p.Interval(), p.Timing(),
-		string(ij), string(rj), interval.Norm(now)); err != nil {
+		ij, rj, interval.Norm(now)); err != nil {
 		return fmt.Errorf("version %d: %w", p.Version, err)
 	}
 	return nil
@@ -154,30 +92,8 @@ func collectVersions(rows pgx.Rows) ([]billing.Policy, error) {
 	_, err := pgx.ForEachRow(rows, []any{&p.Name, &p.Version, &eff, &p.Currency, &p.Description, &fee, &p.FeeInterval, &p.FeeTiming, &included, &rules}, func() error {
 		v := p
 		v.EffectiveFrom = fromNull(eff)
-		var err error
-		if v.Fee, err = codec.Decimal(fee, "policy "+v.Name+" fee"); err != nil {
+		if err := store.DecodePolicyJSON(&v, fee, included, rules); err != nil {
 			return err
-		}
-		var inc map[string]string
-		if err := json.Unmarshal([]byte(included), &inc); err != nil {
-			return fmt.Errorf("policy %s version %d: included: %w", v.Name, v.Version, err)
-		}
-		for _, k := range slices.Sorted(maps.Keys(inc)) {
-			d, err := codec.Decimal(inc[k], "policy "+v.Name+" included "+k)
-			if err != nil {
-				return err
-			}
-			if v.Included == nil {
-				v.Included = map[string]decimal.Decimal{}
-			}
-			v.Included[k] = d
-		}
-		var rs []codec.Rule
-		if err := json.Unmarshal([]byte(rules), &rs); err != nil {
-			return fmt.Errorf("policy %s version %d: rules: %w", v.Name, v.Version, err)
-		}
-		for _, r := range rs {
-			v.Rules = append(v.Rules, billing.RuleSpec{Type: r.Type, Spec: r.Spec})
 		}
 		out = append(out, v)
 		return nil
@@ -185,10 +101,8 @@ func collectVersions(rows pgx.Rows) ([]billing.Policy, error) {
 	return out, err
 }
 
-// versionsTx returns the versions of one policy (or all when name is empty), oldest first. With
-// lock, the versions of the named policy are locked until the transaction ends, so two writers
-// adding a version to the same policy take turns; a policy with no version yet is serialised by
-// an advisory lock on its name.
+// versionsTx returns the versions of one policy (or all when name is empty), oldest first; with
+// lock, under the policy's advisory lock (see LockedVersions).
 func versionsTx(ctx context.Context, q querier, name string, lock bool) ([]billing.Policy, error) {
 	if lock {
 		rows, _ := q.Query(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('bilean-policy:' || $1, 0))`, name)
@@ -218,86 +132,27 @@ func (s *Store) Policies(ctx context.Context) (map[string]billing.Policy, error)
 
 // PolicyVersions implements store.PolicyVersions.
 func (s *Store) PolicyVersions(ctx context.Context) ([]billing.Policy, error) {
-	vs, err := versionsTx(ctx, s.pool, "", false)
-	if err != nil {
-		return nil, fmt.Errorf("policy versions: %w", err)
-	}
-	return vs, nil
+	return store.PolicyVersionsOf(ctx, driver{s})
 }
 
 // PolicyHistory implements store.PolicyVersions.
 func (s *Store) PolicyHistory(ctx context.Context, name string) ([]billing.Policy, error) {
-	if name == "" {
-		return nil, fmt.Errorf("policy history: name: required")
-	}
-	vs, err := versionsTx(ctx, s.pool, name, false)
-	if err != nil {
-		return nil, fmt.Errorf("policy history %s: %w", name, err)
-	}
-	if len(vs) == 0 {
-		return nil, fmt.Errorf("policy %s: %w", name, store.ErrNotFound)
-	}
-	return vs, nil
+	return store.PolicyHistory(ctx, driver{s}, name)
 }
 
 // AddPolicyVersion implements store.PolicyVersions.
 func (s *Store) AddPolicyVersion(ctx context.Context, p billing.Policy) (billing.Policy, error) {
-	if err := store.CheckPolicy(p); err != nil {
-		return p, fmt.Errorf("add policy version %s: %w", p.Name, err)
-	}
-	var out billing.Policy
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		vs, err := versionsTx(ctx, tx, p.Name, true)
-		if err != nil {
-			return err
-		}
-		out, err = addVersionTx(ctx, tx, vs, p, s.now())
-		return err
-	})
-	if err != nil {
-		return p, fmt.Errorf("add policy version %s: %w", p.Name, err)
-	}
-	return out, nil
-}
-
-// changeRules stores the latest version of a policy, changed by fn, as a new version.
-func (s *Store) changeRules(ctx context.Context, name string, effective time.Time, fn func(*billing.Policy) error) (billing.Policy, error) {
-	var out billing.Policy
-	if effective.IsZero() {
-		return out, errors.New("an effective time is required")
-	}
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		vs, err := versionsTx(ctx, tx, name, true)
-		if err != nil {
-			return err
-		}
-		next, err := store.NextPolicyVersion(vs, name, effective, fn)
-		if err != nil {
-			return err
-		}
-		out, err = addVersionTx(ctx, tx, vs, next, s.now())
-		return err
-	})
-	return out, err
+	return store.AddPolicyVersion(ctx, driver{s}, p)
 }
 
 // AddRule implements store.PolicyVersions.
 func (s *Store) AddRule(ctx context.Context, name string, rule billing.RuleSpec, effective time.Time) (billing.Policy, error) {
-	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error { return store.PutRule(p, rule) })
-	if err != nil {
-		return p, fmt.Errorf("policy %s: add rule %s: %w", name, rule.Type, err)
-	}
-	return p, nil
+	return store.AddRule(ctx, driver{s}, name, rule, effective)
 }
 
 // RemoveRule implements store.PolicyVersions.
 func (s *Store) RemoveRule(ctx context.Context, name, ruleType string, effective time.Time) (billing.Policy, error) {
-	// ruleType is a rule key: the type, or meter:<meter name> for a meter rule.
-	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error { return store.DropRule(p, ruleType) })
-	if err != nil {
-		return p, fmt.Errorf("policy %s: remove rule %s: %w", name, ruleType, err)
-	}
-	return p, nil
+	return store.RemoveRule(ctx, driver{s}, name, ruleType, effective)
 }
 
 // --- subscriptions ---------------------------------------------------------------------------------
@@ -572,7 +427,7 @@ ORDER BY customer_id, id`, customerIDs, r.Start, r.End)
 
 // IssueCreditNote implements store.CreditNotes with the shared logic (store.IssueCreditNote).
 func (s *Store) IssueCreditNote(ctx context.Context, number, reason string, n store.CreditNoteNumbering) (*invoice.CreditNote, error) {
-	return store.IssueCreditNote(ctx, invoiceDriver{s}, number, reason, n)
+	return store.IssueCreditNote(ctx, driver{s}, number, reason, n)
 }
 
 const creditNoteCols = `c.id, c.number, i.number, c.customer_id, i.customer_name, i.currency, i.period_start, i.period_end,

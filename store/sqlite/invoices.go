@@ -24,7 +24,7 @@ const overlapTag = "bilean-overlap: "
 // Finalize implements store.Finalizer with the shared orchestration (store.Finalize) in one
 // IMMEDIATE transaction (invoicetx.go); the billed_ranges triggers refuse an overlap.
 func (s *Store) Finalize(ctx context.Context, req store.FinalizeRequest) error {
-	return store.Finalize(ctx, invoiceDriver{s}, req)
+	return store.Finalize(ctx, driver{s}, req)
 }
 
 // insertLines stores the lines with one statement: a JSON array of rows expanded by json_each,
@@ -116,7 +116,7 @@ func voidTx(ctx context.Context, tx *sql.Tx, id int64, reason, replacedBy string
 // VoidInvoice marks an issued invoice void with the reason and releases its billed ranges; the
 // records those ranges covered are unsettled so that a later run sees the usage again.
 func (s *Store) VoidInvoice(ctx context.Context, number, reason string) error {
-	return store.VoidInvoice(ctx, invoiceDriver{s}, number, reason)
+	return store.VoidInvoice(ctx, driver{s}, number, reason)
 }
 
 const invoiceCols = `id, number, kind, status, customer_id, customer_name, currency, period_start, period_end,

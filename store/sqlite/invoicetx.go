@@ -14,21 +14,21 @@ import (
 	"github.com/bilean/bilean/store"
 )
 
-// invoiceDriver implements store.InvoiceDriver: the invoice transactions of the shared logic
+// driver implements store.InvoiceDriver: the invoice transactions of the shared logic
 // (store.Finalize, store.VoidInvoice, store.IssueCreditNote) over database/sql. Every
 // operation runs at once; the one writer at a time makes the order of the statements free.
-type invoiceDriver struct{ s *Store }
+type driver struct{ s *Store }
 
 var (
-	_ store.InvoiceDriver = invoiceDriver{}
+	_ store.InvoiceDriver = driver{}
 	_ store.InvoiceTx     = invoiceTx{}
 )
 
-func (d invoiceDriver) Now() time.Time { return d.s.now() }
+func (d driver) Now() time.Time { return d.s.now() }
 
 // FinalizeTx runs fn in one IMMEDIATE transaction whose foreign keys are checked at the commit:
 // the lines and ranges are written before the invoice row they reference.
-func (d invoiceDriver) FinalizeTx(ctx context.Context, fn func(store.InvoiceTx) error) error {
+func (d driver) FinalizeTx(ctx context.Context, fn func(store.InvoiceTx) error) error {
 	return d.s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `PRAGMA defer_foreign_keys = ON`); err != nil {
 			return err
@@ -37,14 +37,14 @@ func (d invoiceDriver) FinalizeTx(ctx context.Context, fn func(store.InvoiceTx) 
 	})
 }
 
-func (d invoiceDriver) WriteTx(ctx context.Context, fn func(store.InvoiceTx) error) error {
+func (d driver) WriteTx(ctx context.Context, fn func(store.InvoiceTx) error) error {
 	return d.s.write(ctx, func(tx *sql.Tx) error { return fn(invoiceTx{tx}) })
 }
 
 // NameOverlap finds the first range that overlaps a live one, after the refused transaction
 // rolled back; when none is found (the holder was voided meanwhile), the trigger's message
 // names the invoice.
-func (d invoiceDriver) NameOverlap(ctx context.Context, ov *store.RangeOverlap) error {
+func (d driver) NameOverlap(ctx context.Context, ov *store.RangeOverlap) error {
 	for _, br := range ov.Ranges {
 		var number string
 		err := d.s.db.QueryRowContext(ctx, `

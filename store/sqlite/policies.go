@@ -3,12 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"sort"
 	"time"
 
 	"github.com/bilean/bilean/billing"
@@ -26,95 +22,35 @@ var (
 	_ store.CreditNotes         = (*Store)(nil)
 )
 
-// PutPolicies stores policy versions, all or nothing. A policy is matched to its stored versions
-// by effective time: a version with the same effective time (or the same Version, when given)
-// is replaced in place, so re-importing a file is a no-op or a correction; a later effective time
-// adds the next version; an earlier one that matches no version is refused.
+// PutPolicies implements store.Importer with the shared logic (store.PutPolicies).
 func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
-	for i, p := range ps {
-		if err := store.CheckPolicy(p); err != nil {
-			return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-		}
-	}
-	// Oldest first within a name, so a file listing versions in any order applies cleanly.
-	order := make([]int, len(ps))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		pa, pb := ps[order[a]], ps[order[b]]
-		if pa.Name != pb.Name {
-			return false
-		}
-		return pa.EffectiveFrom.Before(pb.EffectiveFrom)
-	})
-	return s.write(ctx, func(tx *sql.Tx) error {
-		for _, i := range order {
-			p := ps[i]
-			vs, err := versionsTx(ctx, tx, p.Name)
-			if err != nil {
-				return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-			}
-			p.EffectiveFrom = store.NormEffective(p.EffectiveFrom)
-			replace := 0
-			for _, v := range vs {
-				if (p.Version != 0 && v.Version == p.Version) || (p.Version == 0 && v.EffectiveFrom.Equal(p.EffectiveFrom)) {
-					replace = v.Version
-				}
-			}
-			switch {
-			case replace != 0:
-				p.Version = replace
-				if err := store.CheckPolicyOrder(vs, p); err != nil {
-					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-				}
-				if err := upsertVersion(ctx, tx, p, s.now()); err != nil {
-					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-				}
-			case p.Version != 0 && p.Version != len(vs)+1:
-				return fmt.Errorf("put policies: policies[%d] (%s): version %d: the next version is %d", i, p.Name, p.Version, len(vs)+1)
-			default:
-				if _, err := addVersionTx(ctx, tx, vs, p, s.now()); err != nil {
-					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-				}
-			}
-		}
-		return nil
-	})
+	return store.PutPolicies(ctx, driver{s}, ps)
 }
 
-// addVersionTx appends p as the next version after vs.
-func addVersionTx(ctx context.Context, tx *sql.Tx, vs []billing.Policy, p billing.Policy, now time.Time) (billing.Policy, error) {
-	p.Version = len(vs) + 1
-	p.EffectiveFrom = store.NormEffective(p.EffectiveFrom)
-	if err := store.CheckPolicyOrder(vs, p); err != nil {
-		return p, err
-	}
-	if err := upsertVersion(ctx, tx, p, now); err != nil {
-		return p, err
-	}
-	return p, nil
+// PolicyTx implements store.PolicyDriver.
+func (d driver) PolicyTx(ctx context.Context, fn func(store.PolicyTx) error) error {
+	return d.s.write(ctx, func(tx *sql.Tx) error { return fn(policyTx{tx}) })
 }
 
-// upsertVersion writes one version and, when it is the latest, mirrors it into policies.
-func upsertVersion(ctx context.Context, tx *sql.Tx, p billing.Policy, now time.Time) error {
-	rules := make([]codec.Rule, len(p.Rules))
-	for j, r := range p.Rules {
-		rules[j] = codec.Rule{Type: r.Type, Spec: r.Spec}
-	}
-	rj, err := json.Marshal(rules)
+// Versions implements store.PolicyDriver.
+func (d driver) Versions(ctx context.Context, name string) ([]billing.Policy, error) {
+	return versionsTx(ctx, d.s.db, name)
+}
+
+type policyTx struct{ tx *sql.Tx }
+
+// LockedVersions reads the versions: the one writer at a time makes writers take turns.
+func (t policyTx) LockedVersions(ctx context.Context, name string) ([]billing.Policy, error) {
+	return versionsTx(ctx, t.tx, name)
+}
+
+// UpsertVersion writes one version and, when it is the latest, mirrors it into policies.
+func (t policyTx) UpsertVersion(ctx context.Context, p billing.Policy, now time.Time) error {
+	rj, ij, err := store.EncodePolicyJSON(p)
 	if err != nil {
-		return fmt.Errorf("rules: %w", err)
+		return err
 	}
-	inc := make(map[string]string, len(p.Included))
-	for k, v := range p.Included {
-		inc[k] = dec(v)
-	}
-	ij, err := json.Marshal(inc) // map keys are sorted: equal maps encode equally
-	if err != nil {
-		return fmt.Errorf("included: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `
+	if _, err := t.tx.ExecContext(ctx, `
 INSERT INTO policy_versions (name, version, effective_from, currency, description, fee, fee_interval, fee_timing,
     included, rules, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -127,11 +63,11 @@ WHERE policy_versions.effective_from IS NOT excluded.effective_from OR policy_ve
     OR policy_versions.fee_interval <> excluded.fee_interval OR policy_versions.fee_timing <> excluded.fee_timing
     OR policy_versions.included <> excluded.included OR policy_versions.rules <> excluded.rules`,
 		p.Name, p.Version, nullSec(p.EffectiveFrom), p.Currency, p.Description, dec(p.Fee), p.Interval(), p.Timing(),
-		string(ij), string(rj), sec(now)); err != nil {
+		ij, rj, sec(now)); err != nil {
 		return fmt.Errorf("version %d: %w", p.Version, err)
 	}
 	// Mirror the latest version into policies (watched by the balance triggers).
-	_, err = tx.ExecContext(ctx, `
+	_, err = t.tx.ExecContext(ctx, `
 INSERT INTO policies (name, currency, description, fee, rules)
 SELECT name, currency, description, fee, rules FROM policy_versions
 WHERE name = ?1 AND version = (SELECT MAX(version) FROM policy_versions WHERE name = ?1)
@@ -156,31 +92,7 @@ func scanVersion(rows *sql.Rows) (billing.Policy, error) {
 		return p, err
 	}
 	p.EffectiveFrom = fromNullSec(eff)
-	if p.Fee, err = codec.Decimal(fee, "policy "+p.Name+" fee"); err != nil {
-		return p, err
-	}
-	var inc map[string]string
-	if err := json.Unmarshal([]byte(included), &inc); err != nil {
-		return p, fmt.Errorf("policy %s version %d: included: %w", p.Name, p.Version, err)
-	}
-	for _, k := range slices.Sorted(maps.Keys(inc)) {
-		d, err := codec.Decimal(inc[k], "policy "+p.Name+" included "+k)
-		if err != nil {
-			return p, err
-		}
-		if p.Included == nil {
-			p.Included = map[string]decimal.Decimal{}
-		}
-		p.Included[k] = d
-	}
-	var rs []codec.Rule
-	if err := json.Unmarshal([]byte(rules), &rs); err != nil {
-		return p, fmt.Errorf("policy %s version %d: rules: %w", p.Name, p.Version, err)
-	}
-	for _, r := range rs {
-		p.Rules = append(p.Rules, billing.RuleSpec{Type: r.Type, Spec: r.Spec})
-	}
-	return p, nil
+	return p, store.DecodePolicyJSON(&p, fee, included, rules)
 }
 
 type querier interface {
@@ -224,86 +136,27 @@ WHERE version = (SELECT MAX(version) FROM policy_versions WHERE name = v.name)`)
 
 // PolicyVersions implements store.PolicyVersions.
 func (s *Store) PolicyVersions(ctx context.Context) ([]billing.Policy, error) {
-	vs, err := versionsTx(ctx, s.db, "")
-	if err != nil {
-		return nil, fmt.Errorf("policy versions: %w", err)
-	}
-	return vs, nil
+	return store.PolicyVersionsOf(ctx, driver{s})
 }
 
 // PolicyHistory implements store.PolicyVersions.
 func (s *Store) PolicyHistory(ctx context.Context, name string) ([]billing.Policy, error) {
-	if name == "" {
-		return nil, fmt.Errorf("policy history: name: required")
-	}
-	vs, err := versionsTx(ctx, s.db, name)
-	if err != nil {
-		return nil, fmt.Errorf("policy history %s: %w", name, err)
-	}
-	if len(vs) == 0 {
-		return nil, fmt.Errorf("policy %s: %w", name, store.ErrNotFound)
-	}
-	return vs, nil
+	return store.PolicyHistory(ctx, driver{s}, name)
 }
 
 // AddPolicyVersion implements store.PolicyVersions.
 func (s *Store) AddPolicyVersion(ctx context.Context, p billing.Policy) (billing.Policy, error) {
-	if err := store.CheckPolicy(p); err != nil {
-		return p, fmt.Errorf("add policy version %s: %w", p.Name, err)
-	}
-	var out billing.Policy
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		vs, err := versionsTx(ctx, tx, p.Name)
-		if err != nil {
-			return err
-		}
-		out, err = addVersionTx(ctx, tx, vs, p, s.now())
-		return err
-	})
-	if err != nil {
-		return p, fmt.Errorf("add policy version %s: %w", p.Name, err)
-	}
-	return out, nil
-}
-
-// changeRules stores the latest version of a policy, changed by fn, as a new version.
-func (s *Store) changeRules(ctx context.Context, name string, effective time.Time, fn func(*billing.Policy) error) (billing.Policy, error) {
-	var out billing.Policy
-	if effective.IsZero() {
-		return out, errors.New("an effective time is required")
-	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		vs, err := versionsTx(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		next, err := store.NextPolicyVersion(vs, name, effective, fn)
-		if err != nil {
-			return err
-		}
-		out, err = addVersionTx(ctx, tx, vs, next, s.now())
-		return err
-	})
-	return out, err
+	return store.AddPolicyVersion(ctx, driver{s}, p)
 }
 
 // AddRule implements store.PolicyVersions.
 func (s *Store) AddRule(ctx context.Context, name string, rule billing.RuleSpec, effective time.Time) (billing.Policy, error) {
-	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error { return store.PutRule(p, rule) })
-	if err != nil {
-		return p, fmt.Errorf("policy %s: add rule %s: %w", name, rule.Type, err)
-	}
-	return p, nil
+	return store.AddRule(ctx, driver{s}, name, rule, effective)
 }
 
 // RemoveRule implements store.PolicyVersions.
 func (s *Store) RemoveRule(ctx context.Context, name, ruleType string, effective time.Time) (billing.Policy, error) {
-	// ruleType is a rule key: the type, or meter:<meter name> for a meter rule.
-	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error { return store.DropRule(p, ruleType) })
-	if err != nil {
-		return p, fmt.Errorf("policy %s: remove rule %s: %w", name, ruleType, err)
-	}
-	return p, nil
+	return store.RemoveRule(ctx, driver{s}, name, ruleType, effective)
 }
 
 // --- subscriptions ---------------------------------------------------------------------------------
@@ -565,7 +418,7 @@ ORDER BY d.customer_id, d.id`, idsJSON(customerIDs), sec(r.Start), sec(r.End))
 
 // IssueCreditNote implements store.CreditNotes with the shared logic (store.IssueCreditNote).
 func (s *Store) IssueCreditNote(ctx context.Context, number, reason string, n store.CreditNoteNumbering) (*invoice.CreditNote, error) {
-	return store.IssueCreditNote(ctx, invoiceDriver{s}, number, reason, n)
+	return store.IssueCreditNote(ctx, driver{s}, number, reason, n)
 }
 
 const creditNoteCols = `c.id, c.number, i.number, c.customer_id, i.customer_name, i.currency, i.period_start, i.period_end,
