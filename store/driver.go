@@ -25,6 +25,8 @@ type InvoiceDriver interface {
 	FinalizeTx(ctx context.Context, fn func(tx InvoiceTx) error) error
 	// WriteTx runs fn in a write transaction and commits when fn succeeds.
 	WriteTx(ctx context.Context, fn func(tx InvoiceTx) error) error
+	// ReadTx runs fn in a read-only transaction: its reads see one snapshot.
+	ReadTx(ctx context.Context, fn func(tx InvoiceTx) error) error
 	// NameOverlap turns a refused range insert into *OverlapError naming the invoice that holds
 	// the range. It runs after the refused transaction is rolled back, so a range committed by
 	// a concurrent run is named too; when no holder is found it returns an error of its own.
@@ -43,6 +45,13 @@ type InvoiceTx interface {
 	LockInvoice(ctx context.Context, number string) (InvoiceHead, error)
 	// InvoiceByID reads an invoice without lines or ranges.
 	InvoiceByID(ctx context.Context, id int64) (invoice.Invoice, error)
+	// InvoiceByNumber reads an invoice without lines or ranges; ErrNotFound when none.
+	InvoiceByNumber(ctx context.Context, number string) (invoice.Invoice, error)
+	// Lines reads the lines of invoice id in order.
+	Lines(ctx context.Context, id int64) ([]invoice.Line, error)
+	// Ranges reads the billed ranges of invoice id (live or released), by resource id, kind and
+	// start.
+	Ranges(ctx context.Context, id int64) ([]invoice.BilledRange, error)
 	// VoidInvoice sets the invoice void with the reason and replacement, releases its live
 	// billed ranges and unsettles the records they covered.
 	VoidInvoice(ctx context.Context, id int64, reason, replacedBy string) error

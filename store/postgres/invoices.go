@@ -197,16 +197,7 @@ func scanInvoice(row pgx.Row) (invoice.Invoice, error) {
 	inv.Kind, inv.Status = invoice.Kind(kind), invoice.Status(status)
 	inv.Period = interval.Range{Start: utc(pStart), End: utc(pEnd)}
 	inv.IssuedAt = utc(issued)
-	dst := []*decimal.Decimal{&inv.Subtotal, &inv.TaxRate, &inv.Tax, &inv.Total, &inv.Payments, &inv.PreviousBalance, &inv.BalanceDue,
-		&inv.CreditApplied, &inv.AmountDue}
-	names := []string{"subtotal", "tax_rate", "tax", "total", "payments", "previous_balance", "balance_due", "credit_applied", "amount_due"}
-	for i, d := range dst {
-		var err error
-		if *d, err = codec.Decimal(money[i], "invoice "+inv.Number+" "+names[i]); err != nil {
-			return inv, err
-		}
-	}
-	return inv, nil
+	return inv, store.DecodeInvoiceMoney(&inv, money)
 }
 
 // ListInvoices returns invoices matching the filter without lines or ranges, newest first.
@@ -238,34 +229,27 @@ func (s *Store) ListInvoices(ctx context.Context, f store.InvoiceFilter) ([]invo
 	return out, nil
 }
 
-// GetInvoice returns one invoice with its lines (in order) and its billed ranges (live or, for a
-// void invoice, released), or an error wrapping store.ErrNotFound.
+// GetInvoice implements store.Invoices with the shared logic (store.GetInvoice).
 func (s *Store) GetInvoice(ctx context.Context, number string) (*invoice.Invoice, error) {
-	var inv invoice.Invoice
-	err := s.read(ctx, func(tx pgx.Tx) error {
-		var err error
-		inv, err = scanInvoice(tx.QueryRow(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE number = $1`, number))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return store.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if inv.Lines, err = readLines(ctx, tx, inv.ID); err != nil {
-			return err
-		}
-		inv.Ranges, err = readRanges(ctx, tx, inv.ID)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get invoice %s: %w", number, err)
-	}
-	return &inv, nil
+	return store.GetInvoice(ctx, driver{s}, number)
 }
 
-func readLines(ctx context.Context, tx pgx.Tx, id int64) ([]invoice.Line, error) {
+// ReadTx implements store.InvoiceDriver: a read-only repeatable-read transaction.
+func (d driver) ReadTx(ctx context.Context, fn func(store.InvoiceTx) error) error {
+	return d.s.read(ctx, func(tx pgx.Tx) error { return fn(&invoiceTx{tx: tx}) })
+}
+
+func (t *invoiceTx) InvoiceByNumber(ctx context.Context, number string) (invoice.Invoice, error) {
+	inv, err := scanInvoice(t.tx.QueryRow(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE number = $1`, number))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return inv, store.ErrNotFound
+	}
+	return inv, err
+}
+
+func (t *invoiceTx) Lines(ctx context.Context, id int64) ([]invoice.Line, error) {
 	var out []invoice.Line
-	rows, _ := tx.Query(ctx, `
+	rows, _ := t.tx.Query(ctx, `
 SELECT section, resource_id, resource_type, description, policy, region, start_at, end_at, seconds,
        quantity::text, unit, unit_price::text, amount::text, attributes, granularity
 FROM invoice_lines WHERE invoice_id = $1 ORDER BY n`, id)
@@ -276,27 +260,19 @@ FROM invoice_lines WHERE invoice_id = $1 ORDER BY n`, id)
 	)
 	_, err := pgx.ForEachRow(rows, []any{&section, &l.ResourceID, &l.ResourceType, &l.Description, &l.Policy, &l.Region,
 		&start, &end, &l.Seconds, &qty, &l.Unit, &price, &amount, &attr, &l.Granularity}, func() error {
-		var err error
 		line := l
-		line.Section = invoice.Section(section)
 		line.Start, line.End = utc(start), utc(end)
-		n := len(out) + 1
-		if line.Quantity, err = codec.Decimal(qty, fmt.Sprintf("line %d quantity", n)); err != nil {
+		if err := store.DecodeLine(&line, len(out)+1, section, qty, price, amount, attr); err != nil {
 			return err
-		}
-		if line.UnitPrice, err = codec.Decimal(price, fmt.Sprintf("line %d unit_price", n)); err != nil {
-			return err
-		}
-		if line.Amount, err = codec.Decimal(amount, fmt.Sprintf("line %d amount", n)); err != nil {
-			return err
-		}
-		if line.Attributes, err = codec.ParseAttrs(attr); err != nil {
-			return fmt.Errorf("line %d: %w", n, err)
 		}
 		out = append(out, line)
 		return nil
 	})
 	return out, err
+}
+
+func (t *invoiceTx) Ranges(ctx context.Context, id int64) ([]invoice.BilledRange, error) {
+	return readRanges(ctx, t.tx, id)
 }
 
 func readRanges(ctx context.Context, tx pgx.Tx, id int64) ([]invoice.BilledRange, error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/govalues/decimal"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/bilean/bilean/billing"
@@ -444,12 +443,7 @@ func scanCreditNote(row pgx.Row) (invoice.CreditNote, error) {
 	}
 	cn.Period = interval.Range{Start: utc(ps), End: utc(pe)}
 	cn.IssuedAt = utc(issued)
-	for i, d := range []*decimal.Decimal{&cn.Subtotal, &cn.TaxRate, &cn.Tax, &cn.Total} {
-		if *d, err = codec.Decimal(m[i], "credit note "+cn.Number); err != nil {
-			return cn, err
-		}
-	}
-	return cn, nil
+	return cn, store.DecodeCreditNoteMoney(&cn, m)
 }
 
 // GetCreditNote implements store.CreditNotes.

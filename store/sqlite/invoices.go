@@ -141,16 +141,7 @@ func scanInvoice(sc scanner) (invoice.Invoice, error) {
 	inv.Period = interval.Range{Start: fromSec(pStart), End: fromSec(pEnd)}
 	inv.IssuedAt = fromSec(issued)
 	inv.TaxExempt = exempt != 0
-	dst := []*decimal.Decimal{&inv.Subtotal, &inv.TaxRate, &inv.Tax, &inv.Total, &inv.Payments, &inv.PreviousBalance, &inv.BalanceDue,
-		&inv.CreditApplied, &inv.AmountDue}
-	names := []string{"subtotal", "tax_rate", "tax", "total", "payments", "previous_balance", "balance_due", "credit_applied", "amount_due"}
-	for i, d := range dst {
-		var err error
-		if *d, err = codec.Decimal(money[i], "invoice "+inv.Number+" "+names[i]); err != nil {
-			return inv, err
-		}
-	}
-	return inv, nil
+	return inv, store.DecodeInvoiceMoney(&inv, money)
 }
 
 // ListInvoices returns invoices matching the filter without lines or ranges, newest first.
@@ -190,34 +181,27 @@ func (s *Store) ListInvoices(ctx context.Context, f store.InvoiceFilter) ([]invo
 	return out, nil
 }
 
-// GetInvoice returns one invoice with its lines (in order) and its billed ranges (live or, for a
-// void invoice, released), or an error wrapping store.ErrNotFound.
+// GetInvoice implements store.Invoices with the shared logic (store.GetInvoice).
 func (s *Store) GetInvoice(ctx context.Context, number string) (*invoice.Invoice, error) {
-	var inv invoice.Invoice
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		var err error
-		inv, err = scanInvoice(tx.QueryRowContext(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE number = ?`, number))
-		if errors.Is(err, sql.ErrNoRows) {
-			return store.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if inv.Lines, err = readLines(ctx, tx, inv.ID); err != nil {
-			return err
-		}
-		inv.Ranges, err = readRanges(ctx, tx, inv.ID)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get invoice %s: %w", number, err)
-	}
-	return &inv, nil
+	return store.GetInvoice(ctx, driver{s}, number)
 }
 
-func readLines(ctx context.Context, tx *sql.Tx, id int64) ([]invoice.Line, error) {
+// ReadTx implements store.InvoiceDriver: a read-only transaction.
+func (d driver) ReadTx(ctx context.Context, fn func(store.InvoiceTx) error) error {
+	return d.s.read(ctx, func(tx *sql.Tx) error { return fn(invoiceTx{tx}) })
+}
+
+func (t invoiceTx) InvoiceByNumber(ctx context.Context, number string) (invoice.Invoice, error) {
+	inv, err := scanInvoice(t.tx.QueryRowContext(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE number = ?`, number))
+	if errors.Is(err, sql.ErrNoRows) {
+		return inv, store.ErrNotFound
+	}
+	return inv, err
+}
+
+func (t invoiceTx) Lines(ctx context.Context, id int64) ([]invoice.Line, error) {
 	var out []invoice.Line
-	rows, err := tx.QueryContext(ctx, `
+	rows, err := t.tx.QueryContext(ctx, `
 SELECT section, resource_id, resource_type, description, policy, region, start_at, end_at, seconds,
        quantity, unit, unit_price, amount, attributes, granularity
 FROM invoice_lines WHERE invoice_id = ? ORDER BY n`, id)
@@ -230,20 +214,9 @@ FROM invoice_lines WHERE invoice_id = ? ORDER BY n`, id)
 		if err != nil {
 			return err
 		}
-		l.Section = invoice.Section(section)
 		l.Start, l.End = fromSec(start), fromSec(end)
-		n := len(out) + 1
-		if l.Quantity, err = codec.Decimal(qty, fmt.Sprintf("line %d quantity", n)); err != nil {
+		if err := store.DecodeLine(&l, len(out)+1, section, qty, price, amount, attrs); err != nil {
 			return err
-		}
-		if l.UnitPrice, err = codec.Decimal(price, fmt.Sprintf("line %d unit_price", n)); err != nil {
-			return err
-		}
-		if l.Amount, err = codec.Decimal(amount, fmt.Sprintf("line %d amount", n)); err != nil {
-			return err
-		}
-		if l.Attributes, err = codec.ParseAttrs(attrs); err != nil {
-			return fmt.Errorf("line %d: %w", n, err)
 		}
 		out = append(out, l)
 		return nil
@@ -252,6 +225,10 @@ FROM invoice_lines WHERE invoice_id = ? ORDER BY n`, id)
 		return nil, err
 	}
 	return out, nil
+}
+
+func (t invoiceTx) Ranges(ctx context.Context, id int64) ([]invoice.BilledRange, error) {
+	return readRanges(ctx, t.tx, id)
 }
 
 func readRanges(ctx context.Context, tx *sql.Tx, id int64) ([]invoice.BilledRange, error) {

@@ -12,7 +12,6 @@ import (
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/store"
 	"github.com/bilean/bilean/store/codec"
-	"github.com/govalues/decimal"
 )
 
 var (
@@ -435,12 +434,7 @@ func scanCreditNote(sc scanner) (invoice.CreditNote, error) {
 	}
 	cn.Period = interval.Range{Start: fromSec(ps), End: fromSec(pe)}
 	cn.IssuedAt = fromSec(issued)
-	for i, d := range []*decimal.Decimal{&cn.Subtotal, &cn.TaxRate, &cn.Tax, &cn.Total} {
-		if *d, err = codec.Decimal(m[i], "credit note "+cn.Number); err != nil {
-			return cn, err
-		}
-	}
-	return cn, nil
+	return cn, store.DecodeCreditNoteMoney(&cn, m)
 }
 
 // GetCreditNote implements store.CreditNotes.
