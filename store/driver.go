@@ -159,3 +159,32 @@ type PolicyTx interface {
 	// alone, so no trigger fires when a policy file is imported again.
 	UpsertVersion(ctx context.Context, p billing.Policy, now time.Time) error
 }
+
+// OutboxDriver runs the transactions of the outbox state machine (see Outbox).
+type OutboxDriver interface {
+	// OutboxTx runs fn in a write transaction and commits when fn succeeds.
+	OutboxTx(ctx context.Context, fn func(tx OutboxTx) error) error
+	// Now is the clock of the store.
+	Now() time.Time
+}
+
+// OutboxTx is the typed operations of an outbox transaction; times are at whole seconds.
+type OutboxTx interface {
+	// InsertDelivery stores a pending entry unless its invoice has one.
+	InsertDelivery(ctx context.Context, d Delivery) error
+	// DeliveryOfInvoice reads the entry of an invoice.
+	DeliveryOfInvoice(ctx context.Context, invoice string) (Delivery, error)
+	// Delivery reads one entry, locked until the commit; ErrNotFound when none.
+	Delivery(ctx context.Context, id int64) (Delivery, error)
+	// Claim moves a pending entry to sending, counts the attempt and records messageID unless
+	// it has one; false when it is not pending.
+	Claim(ctx context.Context, id int64, messageID string, at time.Time) (bool, error)
+	// Complete records the outcome of a sending entry (sent is zero unless it was sent); false
+	// when it is not sending.
+	Complete(ctx context.Context, id int64, o DeliveryOutcome, next, sent time.Time) (bool, error)
+	// Requeue puts an entry back to pending, due at at, with its attempts reset and these
+	// recipients.
+	Requeue(ctx context.Context, id int64, to []string, at time.Time) error
+	// Cancel marks a pending or failed entry cancelled; false when it is in another state.
+	Cancel(ctx context.Context, id int64, reason string, at time.Time) (bool, error)
+}
