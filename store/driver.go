@@ -188,3 +188,34 @@ type OutboxTx interface {
 	// Cancel marks a pending or failed entry cancelled; false when it is in another state.
 	Cancel(ctx context.Context, id int64, reason string, at time.Time) (bool, error)
 }
+
+// BatchDriver runs the transactions of shared runs (see Batches).
+type BatchDriver interface {
+	// BatchTx runs fn in a write transaction and commits when fn succeeds.
+	BatchTx(ctx context.Context, fn func(tx BatchTx) error) error
+	// Now is the clock of the store.
+	Now() time.Time
+}
+
+// BatchTx is the typed operations of a shared-run transaction.
+type BatchTx interface {
+	// LockRunKey makes creators of runs of the same key take turns until the commit.
+	LockRunKey(ctx context.Context, key string) error
+	// OpenRun returns the running run of the key; found is false when there is none.
+	OpenRun(ctx context.Context, key string) (r Run, found bool, err error)
+	// InsertRun stores a running run under the key, with its batches of customers (numbered
+	// from 0 in order).
+	InsertRun(ctx context.Context, key string, r Run, batches [][]string) error
+	// ClaimNext claims for worker the first pending batch of the run, else the first claimed one
+	// whose heartbeat is older than staleAfter (by the database's clock), without waiting for
+	// batches other workers are claiming; nil when there is none.
+	ClaimNext(ctx context.Context, runID, worker string, staleAfter time.Duration) (*Batch, error)
+	// OpenBatches counts the batches of the run that are not done.
+	OpenBatches(ctx context.Context, runID string) (int, error)
+	// MarkBatchDone records the result of a batch still claimed by worker; false when the
+	// claim is lost.
+	MarkBatchDone(ctx context.Context, runID string, n int, worker string, res BatchResult) (bool, error)
+	// FinishRunIfDone marks the run done, with a summary summed over its batches, when no batch
+	// is left open.
+	FinishRunIfDone(ctx context.Context, runID string) error
+}
