@@ -219,3 +219,36 @@ type BatchTx interface {
 	// is left open.
 	FinishRunIfDone(ctx context.Context, runID string) error
 }
+
+// SubscriptionDriver runs the transactions of subscription changes (see SubscriptionChanges)
+// and reads the billed ranges of pseudo-resources.
+type SubscriptionDriver interface {
+	// SubscriptionTx runs fn in a write transaction and commits when fn succeeds.
+	SubscriptionTx(ctx context.Context, fn func(tx SubscriptionTx) error) error
+	// LiveRanges calls fn for every live billed range of the customers' resources whose ids
+	// are in [lo, hi).
+	LiveRanges(ctx context.Context, customerIDs []string, lo, hi string, fn func(customer, resourceID string, kind invoice.RangeKind, r interval.Range)) error
+}
+
+// SubscriptionTx is the typed operations of a subscription change; times are at whole seconds.
+type SubscriptionTx interface {
+	// PolicyExists tells whether the policy has a version.
+	PolicyExists(ctx context.Context, name string) (bool, error)
+	// LockCustomer makes changes of the customer's subscriptions take turns until the commit;
+	// found is false when the customer does not exist.
+	LockCustomer(ctx context.Context, customerID string) (found bool, err error)
+	// InForce returns the customer's subscription in force at `at` (the latest started);
+	// found is false when none.
+	InForce(ctx context.Context, customerID string, at time.Time) (sub billing.Subscription, found bool, err error)
+	// Billed tells whether a live billed range names the customer's resource.
+	Billed(ctx context.Context, customerID, resourceID string) (bool, error)
+	// DeleteSubscription deletes a subscription.
+	DeleteSubscription(ctx context.Context, id int64) error
+	// EndSubscription sets the end of a subscription.
+	EndSubscription(ctx context.Context, id int64, at time.Time) error
+	// NextStart returns the earliest start of the customer's subscriptions after `after`, zero
+	// when none.
+	NextStart(ctx context.Context, customerID string, after time.Time) (time.Time, error)
+	// InsertSubscription stores a subscription (End zero: open) and returns its id.
+	InsertSubscription(ctx context.Context, sub billing.Subscription) (int64, error)
+}

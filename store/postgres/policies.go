@@ -156,145 +156,36 @@ func (s *Store) RemoveRule(ctx context.Context, name, ruleType string, effective
 
 // --- subscriptions ---------------------------------------------------------------------------------
 
-// lockCustomer takes the customer's row lock (FOR NO KEY UPDATE) for the rest of the transaction,
-// so two changes of one customer's subscriptions take turns; ok is false when it does not exist.
-func lockCustomer(ctx context.Context, tx pgx.Tx, customerID string) (bool, error) {
-	var id string
-	err := tx.QueryRow(ctx, `SELECT id FROM customers WHERE id = $1 FOR NO KEY UPDATE`, customerID).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// endInForce ends the customer's subscription in force at `at` at that second; ok is false when
-// none is in force. A subscription starting at `at` never applied: it is deleted, unless billed.
-func endInForce(ctx context.Context, tx pgx.Tx, customerID string, at time.Time) (billing.Subscription, bool, error) {
-	var sub billing.Subscription
-	var start time.Time
-	var end *time.Time
-	err := tx.QueryRow(ctx, `
-SELECT id, customer_id, policy, start_at, end_at FROM subscriptions
-WHERE customer_id = $1 AND start_at <= $2 AND (end_at IS NULL OR end_at > $2)
-ORDER BY start_at DESC, id DESC LIMIT 1`, customerID, at).Scan(&sub.ID, &sub.CustomerID, &sub.Policy, &start, &end)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sub, false, nil
-	}
-	if err != nil {
-		return sub, false, err
-	}
-	sub.Start = utc(start)
-	if !at.After(sub.Start) {
-		var billed bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM billed_ranges AS b JOIN resources AS r ON r.key = b.resource_key
-WHERE r.customer_id = $1 AND r.resource_id = $2 AND b.live)`, customerID, sub.ResourceID()).Scan(&billed); err != nil {
-			return sub, false, err
-		}
-		if billed {
-			return sub, false, fmt.Errorf("subscription %d starts at %s and is already billed: end it later or void its invoice", sub.ID, store.FormatTime(sub.Start))
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM subscriptions WHERE id = $1`, sub.ID); err != nil {
-			return sub, false, err
-		}
-		sub.End = sub.Start
-		return sub, true, nil
-	}
-	if _, err := tx.Exec(ctx, `UPDATE subscriptions SET end_at = $1 WHERE id = $2`, at, sub.ID); err != nil {
-		return sub, false, err
-	}
-	sub.End = at
-	return sub, true, nil
-}
-
-// ChangeSubscription implements store.SubscriptionChanges.
+// ChangeSubscription implements store.SubscriptionChanges with the shared logic.
 func (s *Store) ChangeSubscription(ctx context.Context, customerID, policy string, at time.Time) (billing.Subscription, error) {
-	at = interval.Norm(at)
-	sub := billing.Subscription{CustomerID: customerID, Policy: policy, Start: at}
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM policy_versions WHERE name = $1)`, policy).Scan(&exists); err != nil {
-			return err
-		}
-		if !exists {
-			return fmt.Errorf("policy %s: %w", policy, store.ErrNotFound)
-		}
-		ok, err := lockCustomer(ctx, tx, customerID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("customer %s: %w", customerID, store.ErrNotFound)
-		}
-		if _, _, err := endInForce(ctx, tx, customerID, at); err != nil {
-			return err
-		}
-		// A later subscription would overlap the new open one: end the new one where it starts.
-		var later *time.Time
-		if err := tx.QueryRow(ctx, `SELECT min(start_at) FROM subscriptions WHERE customer_id = $1 AND start_at > $2`,
-			customerID, at).Scan(&later); err != nil {
-			return err
-		}
-		sub.End = fromNull(later)
-		return tx.QueryRow(ctx, `INSERT INTO subscriptions (customer_id, policy, start_at, end_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-			customerID, policy, at, nullTime(sub.End)).Scan(&sub.ID)
-	})
-	if err != nil {
-		return sub, fmt.Errorf("change subscription of %s to %s at %s: %w", customerID, policy, store.FormatTime(at), err)
-	}
-	return sub, nil
+	return store.ChangeSubscription(ctx, driver{s}, customerID, policy, at)
 }
 
-// CancelSubscription implements store.SubscriptionChanges.
+// CancelSubscription implements store.SubscriptionChanges with the shared logic.
 func (s *Store) CancelSubscription(ctx context.Context, customerID string, at time.Time) (billing.Subscription, error) {
-	at = interval.Norm(at)
-	var sub billing.Subscription
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		if _, err := lockCustomer(ctx, tx, customerID); err != nil {
-			return err
-		}
-		var ok bool
-		var err error
-		sub, ok, err = endInForce(ctx, tx, customerID, at)
-		if err == nil && !ok {
-			err = fmt.Errorf("no subscription in force: %w", store.ErrNotFound)
-		}
-		return err
-	})
-	if err != nil {
-		return sub, fmt.Errorf("cancel subscription of %s at %s: %w", customerID, store.FormatTime(at), err)
-	}
-	return sub, nil
+	return store.CancelSubscription(ctx, driver{s}, customerID, at)
 }
 
 // SubscriptionRanges implements store.SubscriptionChanges: one query, a range scan of the
 // (customer_id, resource_id) index over the "subscription/" pseudo-resources.
 func (s *Store) SubscriptionRanges(ctx context.Context, customerIDs []string) (map[string]store.BilledSets, error) {
-	byCustomer, err := s.pseudoRanges(ctx, customerIDs, "subscription/", "subscription0")
-	out := map[string]store.BilledSets{}
-	for _, m := range byCustomer {
-		for id, b := range m {
-			out[id] = b // subscription ids are unique across customers
-		}
-	}
-	return out, err
+	return store.SubscriptionRanges(ctx, driver{s}, customerIDs)
 }
 
 // MeterRanges implements store.Feed, over the "meter/" pseudo-resources.
 func (s *Store) MeterRanges(ctx context.Context, customerIDs []string) (map[string]map[string]store.BilledSets, error) {
-	return s.pseudoRanges(ctx, customerIDs, "meter/", "meter0")
+	return store.MeterRanges(ctx, driver{s}, customerIDs)
 }
 
-// pseudoRanges returns, by customer and resource id, the live billed ranges of the customers'
-// resources whose ids are in [lo, hi): a range scan of the (customer_id, resource_id) index.
-func (s *Store) pseudoRanges(ctx context.Context, customerIDs []string, lo, hi string) (map[string]map[string]store.BilledSets, error) {
-	out := map[string]map[string]store.BilledSets{}
-	if len(customerIDs) == 0 {
-		return out, nil
-	}
-	type acc struct{ charged, credited []interval.Range }
-	type key struct{ customer, id string }
-	raw := map[key]*acc{}
-	rows, _ := s.pool.Query(ctx, `
+// SubscriptionTx implements store.SubscriptionDriver.
+func (d driver) SubscriptionTx(ctx context.Context, fn func(store.SubscriptionTx) error) error {
+	return d.s.write(ctx, func(tx pgx.Tx) error { return fn(subscriptionTx{tx}) })
+}
+
+// LiveRanges implements store.SubscriptionDriver: a range scan of the (customer_id,
+// resource_id) index.
+func (d driver) LiveRanges(ctx context.Context, customerIDs []string, lo, hi string, fn func(string, string, invoice.RangeKind, interval.Range)) error {
+	rows, _ := d.s.pool.Query(ctx, `
 SELECT r.customer_id, r.resource_id, b.kind, lower(b.during), upper(b.during)
 FROM resources AS r JOIN billed_ranges AS b ON b.resource_key = r.key AND b.live
 WHERE r.customer_id = ANY($1) AND r.resource_id >= $2 AND r.resource_id < $3`, customerIDs, lo, hi)
@@ -304,29 +195,74 @@ WHERE r.customer_id = ANY($1) AND r.resource_id >= $2 AND r.resource_id < $3`, c
 		start, end time.Time
 	)
 	_, err := pgx.ForEachRow(rows, []any{&cust, &id, &kind, &start, &end}, func() error {
-		a := raw[key{cust, id}]
-		if a == nil {
-			a = &acc{}
-			raw[key{cust, id}] = a
-		}
-		r := interval.Range{Start: utc(start), End: utc(end)}
-		if kindName(kind) == invoice.Credited {
-			a.credited = append(a.credited, r)
-		} else {
-			a.charged = append(a.charged, r)
-		}
+		fn(cust, id, kindName(kind), interval.Range{Start: utc(start), End: utc(end)})
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("billed ranges of %s*: %w", lo, err)
+	return err
+}
+
+type subscriptionTx struct{ tx pgx.Tx }
+
+func (t subscriptionTx) PolicyExists(ctx context.Context, name string) (bool, error) {
+	var exists bool
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM policy_versions WHERE name = $1)`, name).Scan(&exists)
+	return exists, err
+}
+
+// LockCustomer takes the customer's row lock (FOR NO KEY UPDATE) for the rest of the transaction.
+func (t subscriptionTx) LockCustomer(ctx context.Context, customerID string) (bool, error) {
+	var id string
+	err := t.tx.QueryRow(ctx, `SELECT id FROM customers WHERE id = $1 FOR NO KEY UPDATE`, customerID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
 	}
-	for k, a := range raw {
-		if out[k.customer] == nil {
-			out[k.customer] = map[string]store.BilledSets{}
-		}
-		out[k.customer][k.id] = store.BilledSets{Charged: interval.NewSet(a.charged...), Credited: interval.NewSet(a.credited...)}
+	return err == nil, err
+}
+
+func (t subscriptionTx) InForce(ctx context.Context, customerID string, at time.Time) (billing.Subscription, bool, error) {
+	var sub billing.Subscription
+	var start time.Time
+	var end *time.Time
+	err := t.tx.QueryRow(ctx, `
+SELECT id, customer_id, policy, start_at, end_at FROM subscriptions
+WHERE customer_id = $1 AND start_at <= $2 AND (end_at IS NULL OR end_at > $2)
+ORDER BY start_at DESC, id DESC LIMIT 1`, customerID, at).Scan(&sub.ID, &sub.CustomerID, &sub.Policy, &start, &end)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sub, false, nil
 	}
-	return out, nil
+	sub.Start = utc(start)
+	return sub, err == nil, err
+}
+
+func (t subscriptionTx) Billed(ctx context.Context, customerID, resourceID string) (bool, error) {
+	var billed bool
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM billed_ranges AS b JOIN resources AS r ON r.key = b.resource_key
+WHERE r.customer_id = $1 AND r.resource_id = $2 AND b.live)`, customerID, resourceID).Scan(&billed)
+	return billed, err
+}
+
+func (t subscriptionTx) DeleteSubscription(ctx context.Context, id int64) error {
+	_, err := t.tx.Exec(ctx, `DELETE FROM subscriptions WHERE id = $1`, id)
+	return err
+}
+
+func (t subscriptionTx) EndSubscription(ctx context.Context, id int64, at time.Time) error {
+	_, err := t.tx.Exec(ctx, `UPDATE subscriptions SET end_at = $1 WHERE id = $2`, at, id)
+	return err
+}
+
+func (t subscriptionTx) NextStart(ctx context.Context, customerID string, after time.Time) (time.Time, error) {
+	var later *time.Time
+	err := t.tx.QueryRow(ctx, `SELECT min(start_at) FROM subscriptions WHERE customer_id = $1 AND start_at > $2`,
+		customerID, after).Scan(&later)
+	return fromNull(later), err
+}
+
+func (t subscriptionTx) InsertSubscription(ctx context.Context, sub billing.Subscription) (int64, error) {
+	var id int64
+	err := t.tx.QueryRow(ctx, `INSERT INTO subscriptions (customer_id, policy, start_at, end_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+		sub.CustomerID, sub.Policy, sub.Start, nullTime(sub.End)).Scan(&id)
+	return id, err
 }
 
 // --- discounts -------------------------------------------------------------------------------------

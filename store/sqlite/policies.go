@@ -160,171 +160,112 @@ func (s *Store) RemoveRule(ctx context.Context, name, ruleType string, effective
 
 // --- subscriptions ---------------------------------------------------------------------------------
 
-// endInForce ends the customer's subscription in force at `at` at that second; ok is false when
-// none is in force.
-func endInForce(ctx context.Context, tx *sql.Tx, customerID string, at time.Time) (billing.Subscription, bool, error) {
+// ChangeSubscription implements store.SubscriptionChanges with the shared logic.
+func (s *Store) ChangeSubscription(ctx context.Context, customerID, policy string, at time.Time) (billing.Subscription, error) {
+	return store.ChangeSubscription(ctx, driver{s}, customerID, policy, at)
+}
+
+// CancelSubscription implements store.SubscriptionChanges with the shared logic.
+func (s *Store) CancelSubscription(ctx context.Context, customerID string, at time.Time) (billing.Subscription, error) {
+	return store.CancelSubscription(ctx, driver{s}, customerID, at)
+}
+
+// SubscriptionRanges implements store.SubscriptionChanges.
+func (s *Store) SubscriptionRanges(ctx context.Context, customerIDs []string) (map[string]store.BilledSets, error) {
+	return store.SubscriptionRanges(ctx, driver{s}, customerIDs)
+}
+
+// MeterRanges implements store.Feed, over the "meter/" pseudo-resources.
+func (s *Store) MeterRanges(ctx context.Context, customerIDs []string) (map[string]map[string]store.BilledSets, error) {
+	return store.MeterRanges(ctx, driver{s}, customerIDs)
+}
+
+// SubscriptionTx implements store.SubscriptionDriver.
+func (d driver) SubscriptionTx(ctx context.Context, fn func(store.SubscriptionTx) error) error {
+	return d.s.write(ctx, func(tx *sql.Tx) error { return fn(subscriptionTx{tx}) })
+}
+
+// LiveRanges implements store.SubscriptionDriver: a range scan of the (customer_id,
+// resource_id) index.
+func (d driver) LiveRanges(ctx context.Context, customerIDs []string, lo, hi string, fn func(string, string, invoice.RangeKind, interval.Range)) error {
+	rows, err := d.s.db.QueryContext(ctx, `
+SELECT r.customer_id, r.resource_id, b.kind, b.start_at, b.end_at
+FROM json_each(?1) AS c CROSS JOIN resources AS r CROSS JOIN billed_ranges AS b
+WHERE r.customer_id = c.value AND r.resource_id >= ?2 AND r.resource_id < ?3
+  AND b.resource_key = r.key AND b.void = 0`, idsJSON(customerIDs), lo, hi)
+	return eachRow(rows, err, func(rows *sql.Rows) error {
+		var cust, id, kind string
+		var start, end int64
+		if err := rows.Scan(&cust, &id, &kind, &start, &end); err != nil {
+			return err
+		}
+		fn(cust, id, invoice.RangeKind(kind), interval.Range{Start: fromSec(start), End: fromSec(end)})
+		return nil
+	})
+}
+
+type subscriptionTx struct{ tx *sql.Tx }
+
+func (t subscriptionTx) PolicyExists(ctx context.Context, name string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM policy_versions WHERE name = ?`, name).Scan(&n)
+	return n > 0, err
+}
+
+// LockCustomer checks the customer exists: the one writer at a time makes changes take turns.
+func (t subscriptionTx) LockCustomer(ctx context.Context, customerID string) (bool, error) {
+	var cur string
+	err := t.tx.QueryRowContext(ctx, `SELECT currency FROM customers WHERE id = ?`, customerID).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return cur != "", err
+}
+
+func (t subscriptionTx) InForce(ctx context.Context, customerID string, at time.Time) (billing.Subscription, bool, error) {
 	var sub billing.Subscription
 	var start int64
 	var end sql.NullInt64
-	err := tx.QueryRowContext(ctx, `
+	err := t.tx.QueryRowContext(ctx, `
 SELECT id, customer_id, policy, start_at, end_at FROM subscriptions
 WHERE customer_id = ?1 AND start_at <= ?2 AND (end_at IS NULL OR end_at > ?2)
 ORDER BY start_at DESC, id DESC LIMIT 1`, customerID, sec(at)).Scan(&sub.ID, &sub.CustomerID, &sub.Policy, &start, &end)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sub, false, nil
 	}
-	if err != nil {
-		return sub, false, err
-	}
 	sub.Start = fromSec(start)
-	if !at.After(sub.Start) {
-		// Ends at its own start: it never applied; remove the empty range by ending it "at start"
-		// is impossible (end > start), so it is deleted only when never billed.
-		var billed int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM billed_ranges AS b JOIN resources AS r ON r.key = b.resource_key
-WHERE r.customer_id = ? AND r.resource_id = ? AND b.void = 0`, customerID, sub.ResourceID()).Scan(&billed); err != nil {
-			return sub, false, err
-		}
-		if billed > 0 {
-			return sub, false, fmt.Errorf("subscription %d starts at %s and is already billed: end it later or void its invoice", sub.ID, store.FormatTime(sub.Start))
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE id = ?`, sub.ID); err != nil {
-			return sub, false, err
-		}
-		sub.End = sub.Start
-		return sub, true, nil
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET end_at = ? WHERE id = ?`, sec(at), sub.ID); err != nil {
-		return sub, false, err
-	}
-	sub.End = at
-	return sub, true, nil
+	return sub, err == nil, err
 }
 
-// ChangeSubscription implements store.SubscriptionChanges.
-func (s *Store) ChangeSubscription(ctx context.Context, customerID, policy string, at time.Time) (billing.Subscription, error) {
-	at = interval.Norm(at)
-	sub := billing.Subscription{CustomerID: customerID, Policy: policy, Start: at}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM policy_versions WHERE name = ?`, policy).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("policy %s: %w", policy, store.ErrNotFound)
-		}
-		cc, err := newCustomerCheck(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer cc.Close()
-		if ok, err := cc.exists(ctx, customerID); err != nil || !ok {
-			if err == nil {
-				err = fmt.Errorf("customer %s: %w", customerID, store.ErrNotFound)
-			}
-			return err
-		}
-		if _, _, err := endInForce(ctx, tx, customerID, at); err != nil {
-			return err
-		}
-		// A later subscription would overlap the new open one: refuse rather than guess.
-		var later sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT MIN(start_at) FROM subscriptions WHERE customer_id = ? AND start_at > ?`,
-			customerID, sec(at)).Scan(&later); err != nil {
-			return err
-		}
-		if later.Valid {
-			sub.End = fromSec(later.Int64)
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO subscriptions (customer_id, policy, start_at, end_at) VALUES (?, ?, ?, ?) RETURNING id`,
-			customerID, policy, sec(at), nullSec(sub.End)).Scan(&sub.ID)
-	})
-	if err != nil {
-		return sub, fmt.Errorf("change subscription of %s to %s at %s: %w", customerID, policy, store.FormatTime(at), err)
-	}
-	return sub, nil
+func (t subscriptionTx) Billed(ctx context.Context, customerID, resourceID string) (bool, error) {
+	var billed int
+	err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM billed_ranges AS b JOIN resources AS r ON r.key = b.resource_key
+WHERE r.customer_id = ? AND r.resource_id = ? AND b.void = 0`, customerID, resourceID).Scan(&billed)
+	return billed > 0, err
 }
 
-// CancelSubscription implements store.SubscriptionChanges.
-func (s *Store) CancelSubscription(ctx context.Context, customerID string, at time.Time) (billing.Subscription, error) {
-	at = interval.Norm(at)
-	var sub billing.Subscription
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var ok bool
-		var err error
-		sub, ok, err = endInForce(ctx, tx, customerID, at)
-		if err == nil && !ok {
-			err = fmt.Errorf("no subscription in force: %w", store.ErrNotFound)
-		}
-		return err
-	})
-	if err != nil {
-		return sub, fmt.Errorf("cancel subscription of %s at %s: %w", customerID, store.FormatTime(at), err)
-	}
-	return sub, nil
+func (t subscriptionTx) DeleteSubscription(ctx context.Context, id int64) error {
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE id = ?`, id)
+	return err
 }
 
-// SubscriptionRanges implements store.SubscriptionChanges.
-func (s *Store) SubscriptionRanges(ctx context.Context, customerIDs []string) (map[string]store.BilledSets, error) {
-	byCustomer, err := s.pseudoRanges(ctx, customerIDs, "subscription/", "subscription0")
-	out := map[string]store.BilledSets{}
-	for _, m := range byCustomer {
-		for id, b := range m {
-			out[id] = b // subscription ids are unique across customers
-		}
-	}
-	return out, err
+func (t subscriptionTx) EndSubscription(ctx context.Context, id int64, at time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `UPDATE subscriptions SET end_at = ? WHERE id = ?`, sec(at), id)
+	return err
 }
 
-// MeterRanges implements store.Feed, over the "meter/" pseudo-resources.
-func (s *Store) MeterRanges(ctx context.Context, customerIDs []string) (map[string]map[string]store.BilledSets, error) {
-	return s.pseudoRanges(ctx, customerIDs, "meter/", "meter0")
+func (t subscriptionTx) NextStart(ctx context.Context, customerID string, after time.Time) (time.Time, error) {
+	var later sql.NullInt64
+	err := t.tx.QueryRowContext(ctx, `SELECT MIN(start_at) FROM subscriptions WHERE customer_id = ? AND start_at > ?`,
+		customerID, sec(after)).Scan(&later)
+	return fromNullSec(later), err
 }
 
-// pseudoRanges returns, by customer and resource id, the live billed ranges of the customers'
-// resources whose ids are in [lo, hi): a range scan of the (customer_id, resource_id) index.
-func (s *Store) pseudoRanges(ctx context.Context, customerIDs []string, lo, hi string) (map[string]map[string]store.BilledSets, error) {
-	out := map[string]map[string]store.BilledSets{}
-	if len(customerIDs) == 0 {
-		return out, nil
-	}
-	type acc struct{ charged, credited []interval.Range }
-	type key struct{ customer, id string }
-	raw := map[key]*acc{}
-	rows, err := s.db.QueryContext(ctx, `
-SELECT r.customer_id, r.resource_id, b.kind, b.start_at, b.end_at
-FROM json_each(?1) AS c CROSS JOIN resources AS r CROSS JOIN billed_ranges AS b
-WHERE r.customer_id = c.value AND r.resource_id >= ?2 AND r.resource_id < ?3
-  AND b.resource_key = r.key AND b.void = 0`, idsJSON(customerIDs), lo, hi)
-	err = eachRow(rows, err, func(rows *sql.Rows) error {
-		var cust, id, kind string
-		var start, end int64
-		if err := rows.Scan(&cust, &id, &kind, &start, &end); err != nil {
-			return err
-		}
-		a := raw[key{cust, id}]
-		if a == nil {
-			a = &acc{}
-			raw[key{cust, id}] = a
-		}
-		r := interval.Range{Start: fromSec(start), End: fromSec(end)}
-		if kind == string(invoice.Credited) {
-			a.credited = append(a.credited, r)
-		} else {
-			a.charged = append(a.charged, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("billed ranges of %s*: %w", lo, err)
-	}
-	for k, a := range raw {
-		if out[k.customer] == nil {
-			out[k.customer] = map[string]store.BilledSets{}
-		}
-		out[k.customer][k.id] = store.BilledSets{Charged: interval.NewSet(a.charged...), Credited: interval.NewSet(a.credited...)}
-	}
-	return out, nil
+func (t subscriptionTx) InsertSubscription(ctx context.Context, sub billing.Subscription) (int64, error) {
+	var id int64
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO subscriptions (customer_id, policy, start_at, end_at) VALUES (?, ?, ?, ?) RETURNING id`,
+		sub.CustomerID, sub.Policy, sec(sub.Start), nullSec(sub.End)).Scan(&id)
+	return id, err
 }
 
 // --- discounts -------------------------------------------------------------------------------------
