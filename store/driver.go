@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/ceilometer/notification"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
+	"github.com/bilean/bilean/store/derive"
 )
 
 // The driver side of the store, after River's riverdriver: the transaction logic (Finalize,
@@ -251,4 +253,53 @@ type SubscriptionTx interface {
 	NextStart(ctx context.Context, customerID string, after time.Time) (time.Time, error)
 	// InsertSubscription stores a subscription (End zero: open) and returns its id.
 	InsertSubscription(ctx context.Context, sub billing.Subscription) (int64, error)
+}
+
+// EventDriver runs the transaction of RecordEvents (see Events).
+type EventDriver interface {
+	// EventTx runs fn in a write transaction and commits when fn succeeds.
+	EventTx(ctx context.Context, fn func(tx EventTx) error) error
+	// Now is the clock of the store.
+	Now() time.Time
+}
+
+// EventTx is the typed operations of recording notification events; received is at whole
+// seconds.
+type EventTx interface {
+	// Quarantine stores quarantined messages, once per body, and counts the new ones in res.
+	Quarantine(ctx context.Context, qs []QuarantinedMessage, received time.Time, res *EventResult) error
+	// LockResources makes batches deriving the same resources take turns until the commit.
+	LockResources(ctx context.Context, resourceIDs []string) error
+	// LoadEvents returns the stored events of the resources.
+	LoadEvents(ctx context.Context, resourceIDs []string) ([]derive.Event, error)
+	// KnownCustomers returns which of the customers exist.
+	KnownCustomers(ctx context.Context, ids []string) (map[string]bool, error)
+	// CreateCustomers creates the customers from the template and returns those that did not
+	// exist, sorted.
+	CreateCustomers(ctx context.Context, tpl billing.Customer, ids map[string]bool) ([]string, error)
+	// InsertEvents stores the events and returns those that were new (message id not stored
+	// before and not repeated earlier), as stored.
+	InsertEvents(ctx context.Context, evs []notification.Event, received time.Time) ([]derive.Event, error)
+	// AdoptOrphans gives stored closes without a customer the customer of their resource's
+	// events in all.
+	AdoptOrphans(ctx context.Context, all []derive.Event) error
+	// CloseCustomers closes the customers not closed yet and returns those it closed.
+	CloseCustomers(ctx context.Context, ids []string) ([]string, error)
+	// ListenerRecords returns the listener's stored records of the (customer, resource) pairs.
+	ListenerRecords(ctx context.Context, pairs [][2]string) ([]ListenerRecord, error)
+	// DeleteRecords deletes the unsettled records among ids.
+	DeleteRecords(ctx context.Context, ids []int64) error
+	// WriteRecords writes derived records with the import's upsert semantics.
+	WriteRecords(ctx context.Context, rs []billing.Record) error
+	// Done ends the recording; customers are those whose records or status changed.
+	Done(ctx context.Context, customers []string) error
+}
+
+// ListenerRecord is a stored record of the listener as RecordEvents compares it with a derived
+// span: Start and End in Unix seconds, End 0 when open.
+type ListenerRecord struct {
+	CustomerID, ResourceID string
+	ID, Start, End         int64
+	Attrs                  string
+	Settled                bool
 }
