@@ -12,16 +12,6 @@ import (
 	"github.com/bilean/bilean/store"
 )
 
-// OpenSharedRun implements store.Batches with the shared logic (store.OpenSharedRun).
-func (s *Store) OpenSharedRun(ctx context.Context, key string, r store.Run, customerIDs []string, size int) (store.Run, bool, error) {
-	return store.OpenSharedRun(ctx, driver{s}, key, r, customerIDs, size)
-}
-
-// ClaimBatch implements store.Batches with the shared logic (store.ClaimBatch).
-func (s *Store) ClaimBatch(ctx context.Context, runID, worker string, staleAfter time.Duration) (*store.Batch, bool, error) {
-	return store.ClaimBatch(ctx, driver{s}, runID, worker, staleAfter)
-}
-
 // BatchTx implements store.BatchDriver.
 func (d driver) BatchTx(ctx context.Context, fn func(store.BatchTx) error) error {
 	return d.s.write(ctx, func(tx pgx.Tx) error { return fn(batchTx{tx}) })
@@ -130,11 +120,6 @@ WHERE run_id = $1 AND n = $2 AND worker = $3 AND status = 'claimed'`, runID, n, 
 		return fmt.Errorf("heartbeat batch %d of run %s: %w", n, runID, store.ErrLostClaim)
 	}
 	return nil
-}
-
-// FinishBatch implements store.Batches with the shared logic (store.FinishBatch).
-func (s *Store) FinishBatch(ctx context.Context, runID string, n int, worker string, res store.BatchResult) error {
-	return store.FinishBatch(ctx, driver{s}, runID, n, worker, res)
 }
 
 // ReleaseBatch implements store.Batches.

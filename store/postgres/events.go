@@ -19,19 +19,6 @@ import (
 
 var _ store.Events = (*Store)(nil)
 
-// RecordEvents implements store.Events with the shared logic (store.RecordEvents) in one
-// read-committed transaction whose cost does not grow with the number of events in statements:
-// the quarantine, the events, the customers created, the adopted orphans, the closed customers
-// and the removed records are one statement each over arrays, and the derived records are
-// written by the import's bulk path (COPY).
-//
-// Listeners may run side by side on one queue: the resources a batch touches are locked
-// (transaction-level advisory locks, in one order) before their stored events are read, so two
-// batches deriving the same resource take turns and the second sees the first's events.
-func (s *Store) RecordEvents(ctx context.Context, b store.EventBatch) (store.EventResult, error) {
-	return store.RecordEvents(ctx, driver{s}, b)
-}
-
 // EventTx implements store.EventDriver.
 func (d driver) EventTx(ctx context.Context, fn func(store.EventTx) error) error {
 	return d.s.write(ctx, func(tx pgx.Tx) error { return fn(eventTx{tx}) })

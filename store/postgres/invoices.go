@@ -16,13 +16,6 @@ import (
 	"github.com/bilean/bilean/store/codec"
 )
 
-// Finalize implements store.Finalizer with the shared orchestration (store.Finalize); the
-// transaction runs through finalizeTx (batch claim fence, lock-timeout retry) and sends lines,
-// ranges, settling and the series counter as one batch (invoicetx.go).
-func (s *Store) Finalize(ctx context.Context, req store.FinalizeRequest) error {
-	return store.Finalize(ctx, driver{s}, req)
-}
-
 // liveSQL finds the number of a customer's live scheduled invoice for the period starting at $2.
 const liveSQL = `
 SELECT number FROM invoices
@@ -172,12 +165,6 @@ WHERE b.invoice_id = $1 AND b.live AND u.resource_key = b.resource_key AND u.set
 	return tx.SendBatch(ctx, &b).Close()
 }
 
-// VoidInvoice marks an issued invoice void with the reason and releases its billed ranges; the
-// records those ranges covered are unsettled so that a later run sees the usage again.
-func (s *Store) VoidInvoice(ctx context.Context, number, reason string) error {
-	return store.VoidInvoice(ctx, driver{s}, number, reason)
-}
-
 const invoiceCols = `id, number, kind, status, customer_id, customer_name, currency, period_start, period_end,
     issued_at, subtotal::text, tax_rate::text, tax::text, total::text, payments::text, previous_balance::text,
     balance_due::text, run_id, replaces, replaced_by, void_reason, credit_note, tax_exempt, tax_region,
@@ -227,11 +214,6 @@ func (s *Store) ListInvoices(ctx context.Context, f store.InvoiceFilter) ([]invo
 		return nil, fmt.Errorf("list invoices: %w", err)
 	}
 	return out, nil
-}
-
-// GetInvoice implements store.Invoices with the shared logic (store.GetInvoice).
-func (s *Store) GetInvoice(ctx context.Context, number string) (*invoice.Invoice, error) {
-	return store.GetInvoice(ctx, driver{s}, number)
 }
 
 // ReadTx implements store.InvoiceDriver: a read-only repeatable-read transaction.

@@ -47,11 +47,6 @@ func addrs(as []string) []string {
 	return as
 }
 
-// EnqueueDeliveries implements store.Outbox with the shared state machine.
-func (s *Store) EnqueueDeliveries(ctx context.Context, ds []store.Delivery) ([]store.Delivery, error) {
-	return store.EnqueueDeliveries(ctx, driver{s}, ds)
-}
-
 // OutboxTx implements store.OutboxDriver.
 func (d driver) OutboxTx(ctx context.Context, fn func(store.OutboxTx) error) error {
 	return d.s.write(ctx, func(tx pgx.Tx) error { return fn(outboxTx{tx}) })
@@ -154,16 +149,6 @@ func (s *Store) GetDelivery(ctx context.Context, id int64) (store.Delivery, erro
 	return d, nil
 }
 
-// ClaimDelivery implements store.Outbox with the shared state machine.
-func (s *Store) ClaimDelivery(ctx context.Context, id int64, messageID string, at time.Time) (store.Delivery, bool, error) {
-	return store.ClaimDelivery(ctx, driver{s}, id, messageID, at)
-}
-
-// CompleteDelivery implements store.Outbox with the shared state machine.
-func (s *Store) CompleteDelivery(ctx context.Context, id int64, o store.DeliveryOutcome) error {
-	return store.CompleteDelivery(ctx, driver{s}, id, o)
-}
-
 // ReconcileDeliveries implements store.Outbox: entries sending since before or earlier become
 // unknown.
 func (s *Store) ReconcileDeliveries(ctx context.Context, before time.Time, reason string) ([]store.Delivery, error) {
@@ -181,14 +166,4 @@ RETURNING `+deliveryCols, interval.Norm(before), reason, interval.Norm(s.now()))
 		}
 	}
 	return out, nil
-}
-
-// RetryDelivery implements store.Outbox with the shared state machine.
-func (s *Store) RetryDelivery(ctx context.Context, id int64, force bool, to []string, at time.Time) (store.Delivery, error) {
-	return store.RetryDelivery(ctx, driver{s}, id, force, to, at)
-}
-
-// CancelDelivery implements store.Outbox with the shared state machine.
-func (s *Store) CancelDelivery(ctx context.Context, id int64, reason string, at time.Time) error {
-	return store.CancelDelivery(ctx, driver{s}, id, reason, at)
 }

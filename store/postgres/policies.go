@@ -27,11 +27,6 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// PutPolicies implements store.Importer with the shared logic (store.PutPolicies).
-func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
-	return store.PutPolicies(ctx, driver{s}, ps)
-}
-
 // PolicyTx implements store.PolicyDriver.
 func (d driver) PolicyTx(ctx context.Context, fn func(store.PolicyTx) error) error {
 	return d.s.write(ctx, func(tx pgx.Tx) error { return fn(policyTx{tx}) })
@@ -129,53 +124,7 @@ func (s *Store) Policies(ctx context.Context) (map[string]billing.Policy, error)
 	return out, nil
 }
 
-// PolicyVersions implements store.PolicyVersions.
-func (s *Store) PolicyVersions(ctx context.Context) ([]billing.Policy, error) {
-	return store.PolicyVersionsOf(ctx, driver{s})
-}
-
-// PolicyHistory implements store.PolicyVersions.
-func (s *Store) PolicyHistory(ctx context.Context, name string) ([]billing.Policy, error) {
-	return store.PolicyHistory(ctx, driver{s}, name)
-}
-
-// AddPolicyVersion implements store.PolicyVersions.
-func (s *Store) AddPolicyVersion(ctx context.Context, p billing.Policy) (billing.Policy, error) {
-	return store.AddPolicyVersion(ctx, driver{s}, p)
-}
-
-// AddRule implements store.PolicyVersions.
-func (s *Store) AddRule(ctx context.Context, name string, rule billing.RuleSpec, effective time.Time) (billing.Policy, error) {
-	return store.AddRule(ctx, driver{s}, name, rule, effective)
-}
-
-// RemoveRule implements store.PolicyVersions.
-func (s *Store) RemoveRule(ctx context.Context, name, ruleType string, effective time.Time) (billing.Policy, error) {
-	return store.RemoveRule(ctx, driver{s}, name, ruleType, effective)
-}
-
 // --- subscriptions ---------------------------------------------------------------------------------
-
-// ChangeSubscription implements store.SubscriptionChanges with the shared logic.
-func (s *Store) ChangeSubscription(ctx context.Context, customerID, policy string, at time.Time) (billing.Subscription, error) {
-	return store.ChangeSubscription(ctx, driver{s}, customerID, policy, at)
-}
-
-// CancelSubscription implements store.SubscriptionChanges with the shared logic.
-func (s *Store) CancelSubscription(ctx context.Context, customerID string, at time.Time) (billing.Subscription, error) {
-	return store.CancelSubscription(ctx, driver{s}, customerID, at)
-}
-
-// SubscriptionRanges implements store.SubscriptionChanges: one query, a range scan of the
-// (customer_id, resource_id) index over the "subscription/" pseudo-resources.
-func (s *Store) SubscriptionRanges(ctx context.Context, customerIDs []string) (map[string]store.BilledSets, error) {
-	return store.SubscriptionRanges(ctx, driver{s}, customerIDs)
-}
-
-// MeterRanges implements store.Feed, over the "meter/" pseudo-resources.
-func (s *Store) MeterRanges(ctx context.Context, customerIDs []string) (map[string]map[string]store.BilledSets, error) {
-	return store.MeterRanges(ctx, driver{s}, customerIDs)
-}
 
 // SubscriptionTx implements store.SubscriptionDriver.
 func (d driver) SubscriptionTx(ctx context.Context, fn func(store.SubscriptionTx) error) error {
@@ -359,11 +308,6 @@ ORDER BY customer_id, id`, customerIDs, r.Start, r.End)
 }
 
 // --- credit notes ----------------------------------------------------------------------------------
-
-// IssueCreditNote implements store.CreditNotes with the shared logic (store.IssueCreditNote).
-func (s *Store) IssueCreditNote(ctx context.Context, number, reason string, n store.CreditNoteNumbering) (*invoice.CreditNote, error) {
-	return store.IssueCreditNote(ctx, driver{s}, number, reason, n)
-}
 
 const creditNoteCols = `c.id, c.number, i.number, c.customer_id, i.customer_name, i.currency, i.period_start, i.period_end,
     c.issued_at, c.subtotal::text, c.tax_rate::text, c.tax::text, c.total::text, c.reason, i.replaced_by`

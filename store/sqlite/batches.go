@@ -24,16 +24,6 @@ func fromNullMs(v sql.NullInt64) time.Time {
 	return time.UnixMilli(v.Int64).UTC()
 }
 
-// OpenSharedRun implements store.Batches with the shared logic (store.OpenSharedRun).
-func (s *Store) OpenSharedRun(ctx context.Context, key string, r store.Run, customerIDs []string, size int) (store.Run, bool, error) {
-	return store.OpenSharedRun(ctx, driver{s}, key, r, customerIDs, size)
-}
-
-// ClaimBatch implements store.Batches with the shared logic (store.ClaimBatch).
-func (s *Store) ClaimBatch(ctx context.Context, runID, worker string, staleAfter time.Duration) (*store.Batch, bool, error) {
-	return store.ClaimBatch(ctx, driver{s}, runID, worker, staleAfter)
-}
-
 // BatchTx implements store.BatchDriver.
 func (d driver) BatchTx(ctx context.Context, fn func(store.BatchTx) error) error {
 	return d.s.write(ctx, func(tx *sql.Tx) error { return fn(batchTx{tx, d.s.now}) })
@@ -168,11 +158,6 @@ UPDATE run_batches SET heartbeat_at = ? WHERE run_id = ? AND n = ? AND worker = 
 		return fmt.Errorf("heartbeat batch %d of run %s: %w", n, runID, store.ErrLostClaim)
 	}
 	return nil
-}
-
-// FinishBatch implements store.Batches with the shared logic (store.FinishBatch).
-func (s *Store) FinishBatch(ctx context.Context, runID string, n int, worker string, res store.BatchResult) error {
-	return store.FinishBatch(ctx, driver{s}, runID, n, worker, res)
 }
 
 // ReleaseBatch implements store.Batches.

@@ -20,12 +20,6 @@ import (
 
 var _ store.Events = (*Store)(nil)
 
-// RecordEvents implements store.Events with the shared logic (store.RecordEvents) in one write
-// transaction.
-func (s *Store) RecordEvents(ctx context.Context, b store.EventBatch) (store.EventResult, error) {
-	return store.RecordEvents(ctx, driver{s}, b)
-}
-
 // EventTx implements store.EventDriver. The balance triggers on usage_records stand aside for
 // the transaction; each customer whose records changed is marked once at the end (Done) instead
 // of once per record.

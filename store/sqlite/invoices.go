@@ -21,12 +21,6 @@ import (
 // overlapTag starts the message of the billed_ranges triggers; the invoice number follows it.
 const overlapTag = "bilean-overlap: "
 
-// Finalize implements store.Finalizer with the shared orchestration (store.Finalize) in one
-// IMMEDIATE transaction (invoicetx.go); the billed_ranges triggers refuse an overlap.
-func (s *Store) Finalize(ctx context.Context, req store.FinalizeRequest) error {
-	return store.Finalize(ctx, driver{s}, req)
-}
-
 // insertLines stores the lines with one statement: a JSON array of rows expanded by json_each,
 // so a 3,000-line invoice costs one round trip through database/sql, not 3,000.
 func insertLines(ctx context.Context, tx *sql.Tx, invoiceID int64, lines []invoice.Line) error {
@@ -113,12 +107,6 @@ func voidTx(ctx context.Context, tx *sql.Tx, id int64, reason, replacedBy string
 	return nil
 }
 
-// VoidInvoice marks an issued invoice void with the reason and releases its billed ranges; the
-// records those ranges covered are unsettled so that a later run sees the usage again.
-func (s *Store) VoidInvoice(ctx context.Context, number, reason string) error {
-	return store.VoidInvoice(ctx, driver{s}, number, reason)
-}
-
 const invoiceCols = `id, number, kind, status, customer_id, customer_name, currency, period_start, period_end,
     issued_at, subtotal, tax_rate, tax, total, payments, previous_balance, balance_due, run_id, replaces,
     replaced_by, void_reason, credit_note, tax_exempt, tax_region, credit_applied, amount_due`
@@ -179,11 +167,6 @@ func (s *Store) ListInvoices(ctx context.Context, f store.InvoiceFilter) ([]invo
 		return nil, fmt.Errorf("list invoices: %w", err)
 	}
 	return out, nil
-}
-
-// GetInvoice implements store.Invoices with the shared logic (store.GetInvoice).
-func (s *Store) GetInvoice(ctx context.Context, number string) (*invoice.Invoice, error) {
-	return store.GetInvoice(ctx, driver{s}, number)
 }
 
 // ReadTx implements store.InvoiceDriver: a read-only transaction.

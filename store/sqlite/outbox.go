@@ -46,11 +46,6 @@ func addrsJSON(as []string) string {
 	return string(b)
 }
 
-// EnqueueDeliveries implements store.Outbox with the shared state machine.
-func (s *Store) EnqueueDeliveries(ctx context.Context, ds []store.Delivery) ([]store.Delivery, error) {
-	return store.EnqueueDeliveries(ctx, driver{s}, ds)
-}
-
 // OutboxTx implements store.OutboxDriver.
 func (d driver) OutboxTx(ctx context.Context, fn func(store.OutboxTx) error) error {
 	return d.s.write(ctx, func(tx *sql.Tx) error { return fn(&outboxTx{tx: tx}) })
@@ -180,16 +175,6 @@ func (s *Store) GetDelivery(ctx context.Context, id int64) (store.Delivery, erro
 	return d, nil
 }
 
-// ClaimDelivery implements store.Outbox with the shared state machine.
-func (s *Store) ClaimDelivery(ctx context.Context, id int64, messageID string, at time.Time) (store.Delivery, bool, error) {
-	return store.ClaimDelivery(ctx, driver{s}, id, messageID, at)
-}
-
-// CompleteDelivery implements store.Outbox with the shared state machine.
-func (s *Store) CompleteDelivery(ctx context.Context, id int64, o store.DeliveryOutcome) error {
-	return store.CompleteDelivery(ctx, driver{s}, id, o)
-}
-
 // ReconcileDeliveries marks unknown the entries sending since `before` or earlier.
 func (s *Store) ReconcileDeliveries(ctx context.Context, before time.Time, reason string) ([]store.Delivery, error) {
 	var out []store.Delivery
@@ -216,14 +201,4 @@ func (s *Store) ReconcileDeliveries(ctx context.Context, before time.Time, reaso
 		return nil, fmt.Errorf("reconcile deliveries: %w", err)
 	}
 	return out, nil
-}
-
-// RetryDelivery implements store.Outbox with the shared state machine.
-func (s *Store) RetryDelivery(ctx context.Context, id int64, force bool, to []string, at time.Time) (store.Delivery, error) {
-	return store.RetryDelivery(ctx, driver{s}, id, force, to, at)
-}
-
-// CancelDelivery implements store.Outbox with the shared state machine.
-func (s *Store) CancelDelivery(ctx context.Context, id int64, reason string, at time.Time) error {
-	return store.CancelDelivery(ctx, driver{s}, id, reason, at)
 }
