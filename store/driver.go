@@ -303,3 +303,13 @@ type ListenerRecord struct {
 	Attrs                  string
 	Settled                bool
 }
+
+// RunDriver records pipeline runs (see Runs).
+type RunDriver interface {
+	// InsertRunRow stores a run (FinishedAt zero: not finished).
+	InsertRunRow(ctx context.Context, r Run) error
+	// FinishRunRow sets the end, status and summary of a run; false when there is no such run.
+	FinishRunRow(ctx context.Context, id, status, summary string, at time.Time) (bool, error)
+	// Now is the clock of the store.
+	Now() time.Time
+}

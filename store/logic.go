@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/bilean/bilean/billing"
@@ -17,6 +18,7 @@ type Driver interface {
 	OutboxDriver
 	BatchDriver
 	EventDriver
+	RunDriver
 }
 
 // Logic implements the parts of Store whose transaction logic is shared (finalizing, voiding,
@@ -139,4 +141,35 @@ func (l Logic) MeterRanges(ctx context.Context, customerIDs []string) (map[strin
 // IssueCreditNote implements Store.IssueCreditNote over the driver.
 func (l Logic) IssueCreditNote(ctx context.Context, number, reason string, n CreditNoteNumbering) (*invoice.CreditNote, error) {
 	return IssueCreditNote(ctx, l.Driver, number, reason, n)
+}
+
+// StartRun implements Runs.StartRun over the driver. A zero StartedAt means now; an empty
+// Status means running.
+func (l Logic) StartRun(ctx context.Context, r Run) error {
+	if r.ID == "" {
+		return fmt.Errorf("start run: id: required")
+	}
+	if r.StartedAt.IsZero() {
+		r.StartedAt = l.Driver.Now()
+	}
+	if r.Status == "" {
+		r.Status = "running"
+	}
+	if err := l.Driver.InsertRunRow(ctx, r); err != nil {
+		return fmt.Errorf("start run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// FinishRun implements Runs.FinishRun over the driver: the end of a run with its status and
+// JSON summary.
+func (l Logic) FinishRun(ctx context.Context, id, status, summary string) error {
+	found, err := l.Driver.FinishRunRow(ctx, id, status, summary, l.Driver.Now())
+	if err != nil {
+		return fmt.Errorf("finish run %s: %w", id, err)
+	}
+	if !found {
+		return fmt.Errorf("finish run %s: %w", id, ErrNotFound)
+	}
+	return nil
 }
