@@ -31,12 +31,12 @@ type Service struct {
 	Now func() time.Time
 }
 
-// New returns a Service over st, which must implement store.Balances.
+// New returns a Service over st.
 func New(st store.Store, cfg *config.Config, log *slog.Logger) (*Service, error) {
-	b, ok := st.(store.Balances)
-	if !ok {
-		return nil, fmt.Errorf("store %T does not keep prepaid balances (store.Balances)", st)
+	if st == nil {
+		return nil, errors.New("the balance service needs a store")
 	}
+	var b store.Balances = st
 	if log == nil {
 		log = slog.Default()
 	}

@@ -8,14 +8,8 @@ import (
 	"github.com/bilean/bilean/rating"
 )
 
-// PolicySource is what Catalog reads: every policy, and every version of each when the store
-// keeps versions.
+// PolicySource is what Catalog reads: every version of every policy (store.PolicyVersions).
 type PolicySource interface {
-	Policies(ctx context.Context) (map[string]billing.Policy, error)
-}
-
-// versionLister is a store that keeps every version of every policy.
-type versionLister interface {
 	PolicyVersions(ctx context.Context) ([]billing.Policy, error)
 }
 
@@ -23,20 +17,9 @@ type versionLister interface {
 // which reaches its other versions through At. Every path that prices (runs, `bilean usage`)
 // compiles its policies here.
 func Catalog(ctx context.Context, src PolicySource) (map[string]*rating.Policy, error) {
-	var ps []billing.Policy
-	if vs, ok := src.(versionLister); ok {
-		var err error
-		if ps, err = vs.PolicyVersions(ctx); err != nil {
-			return nil, fmt.Errorf("load policy versions: %w", err)
-		}
-	} else {
-		byName, err := src.Policies(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("load policies: %w", err)
-		}
-		for _, p := range byName {
-			ps = append(ps, p)
-		}
+	ps, err := src.PolicyVersions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load policy versions: %w", err)
 	}
 	cat, err := rating.CompileCatalog(ps)
 	if err != nil {

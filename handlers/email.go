@@ -106,10 +106,10 @@ func NewEmail(env pipeline.Env, c EmailConfig) (*Email, error) {
 	if cfg == nil || !cfg.Mail.Enabled() {
 		return nil, errors.New("mail.host is not set: the email handler needs an SMTP server (see the mail section of bilean.yaml)")
 	}
-	ob, ok := env.Store.(store.Outbox)
-	if !ok {
-		return nil, fmt.Errorf("the store (%T) has no outbox: it cannot record deliveries", env.Store)
+	if env.Store == nil {
+		return nil, errors.New("the email handler needs a store: it records deliveries in its outbox")
 	}
+	var ob store.Outbox = env.Store
 	rc, err := renderStepConfig(cfg)
 	if err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ import (
 // records with the ranges already billed, payments in the period and the balance before it.
 type Feeding struct {
 	customers store.Customers
-	feed      store.Feed
+	feed      store.Store
 	gnocchi   *gnocchiFeed // nil unless gnocchi.enabled (feeding_gnocchi.go)
 	// backMonths and loc bound how far back usage is billed (billing.back_billing_months).
 	backMonths int

@@ -24,11 +24,9 @@ import (
 //
 // Two totals of one meter of one resource that overlap (imported under two ids, or from both
 // Gnocchi and the store) would bill a second twice: the customer fails with both named. So does a
-// customer whose totals cannot be read (other customers go on; the run can be run again). A feed
-// that does not store meter totals has none.
-func loadStoredMeters(ctx context.Context, feed store.Feed, run *pipeline.Run, ids []string, items map[string]*pipeline.Item) {
-	st, ok := feed.(store.Meters)
-	if !ok || len(ids) == 0 {
+// customer whose totals cannot be read (other customers go on; the run can be run again).
+func loadStoredMeters(ctx context.Context, st store.Store, run *pipeline.Run, ids []string, items map[string]*pipeline.Item) {
+	if len(ids) == 0 {
 		return
 	}
 	fail := func(ids []string, err error) {
@@ -76,7 +74,7 @@ func loadStoredMeters(ctx context.Context, feed store.Feed, run *pipeline.Run, i
 		if len(totals) == 0 {
 			continue
 		}
-		totals, err := unbilledMeters(ctx, feed, id, totals)
+		totals, err := unbilledMeters(ctx, st, id, totals)
 		if err != nil {
 			it.Err = err
 			continue

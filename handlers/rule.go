@@ -41,23 +41,18 @@ func (h *Rule) Handle(ctx context.Context, b *pipeline.Batch) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	// What the fees billed already; without the capability only the period is billed (as when
-	// every earlier period was invoiced and nothing was charged in advance).
+	// What the fees billed already (a regenerate run bills exactly the replaced invoice's ranges).
 	var billed map[string]store.BilledSets
-	sc, known := h.store.(store.SubscriptionChanges)
-	if known && fixed == nil {
+	if fixed == nil {
 		var err error
-		if billed, err = sc.SubscriptionRanges(ctx, ids); err != nil {
+		if billed, err = h.store.SubscriptionRanges(ctx, ids); err != nil {
 			return fmt.Errorf("load subscription fee ranges: %w", err)
 		}
 	}
 	for _, it := range b.Active() {
 		for _, s := range it.Subscriptions {
-			lower := it.BillingStart // zero: since ever (calc.BillingStart)
-			if !known {
-				lower = run.Period.Start
-			}
-			if err := h.fees.Subscription(run, it, s, lower, billed[s.ResourceID()], fixed); err != nil {
+			// The billing start: zero is since ever (calc.BillingStart).
+			if err := h.fees.Subscription(run, it, s, it.BillingStart, billed[s.ResourceID()], fixed); err != nil {
 				it.Err = fmt.Errorf("customer %s: subscription %d: %w", it.CustomerID, s.ID, err)
 				break
 			}

@@ -108,13 +108,9 @@ func (h *SubscriptionTree) Handle(ctx context.Context, b *pipeline.Batch) error 
 	return nil
 }
 
-// loadDiscounts fills the items' discounts (unless an earlier handler did) from the store, when
-// it keeps discounts.
+// loadDiscounts fills the items' discounts (unless an earlier handler did) from the store.
 func (h *SubscriptionTree) loadDiscounts(ctx context.Context, b *pipeline.Batch) error {
-	ds, ok := h.store.(store.Discounts)
-	if !ok {
-		return nil
-	}
+	ds := h.store
 	var ids []string
 	byID := map[string]*pipeline.Item{}
 	for _, it := range b.Active() {

@@ -85,8 +85,8 @@ func Execute(ctx context.Context, env Env, o Options) (*Run, error) {
 	eng := &Engine{Chain: chain, BatchSize: cfg.Pipeline.BatchSize, Workers: cfg.Pipeline.Workers, Progress: o.Progress, OnItem: o.OnItem}
 	// A scheduled run of every customer is shared through the store when it can: every process
 	// started for the same mode and period joins it and claims batches.
-	if shared, ok := env.Store.(store.Batches); ok && o.Mode == Scheduled && o.CustomerIDs == nil && !o.Local {
-		return executeShared(ctx, shared, eng, run, ids, o, log)
+	if o.Mode == Scheduled && o.CustomerIDs == nil && !o.Local {
+		return executeShared(ctx, env.Store, eng, run, ids, o, log)
 	}
 	stored := o.Mode != Interim && o.Mode != Verify
 	if stored {

@@ -159,3 +159,18 @@ func InOrder[T any](ids []string, byID map[string]T) []T {
 	}
 	return out
 }
+
+// PlanFreeze checks a freeze state before any SQL runs and returns the status the customer
+// takes with it: frozen for a frozen state that is not a dry run, else active (only the
+// escalation moves a customer between active and frozen; closed stays closed).
+func PlanFreeze(f Freeze) (status string, err error) {
+	switch f.State {
+	case FreezeNone, FreezeWarned, FreezeDepleted, FreezeFrozen:
+	default:
+		return "", fmt.Errorf("put freeze %s: state %q: want warned, depleted or frozen", f.CustomerID, f.State)
+	}
+	if f.State == FreezeFrozen && !f.DryRun {
+		return billing.Frozen, nil
+	}
+	return billing.Active, nil
+}

@@ -185,7 +185,9 @@ type Runs interface {
 	FinishRun(ctx context.Context, id, status, summary string) error
 }
 
-// Store is everything a backend provides.
+// Store is everything a backend provides: every backend implements every part, and the contract
+// suite (store/storetest) runs every case against each. The parts stay named so that a consumer
+// can ask for the least it needs (the listener takes Events, the balance service Balances).
 type Store interface {
 	Customers
 	Feed
@@ -194,5 +196,13 @@ type Store interface {
 	Importer
 	Meters
 	Runs
+	Balances
+	Batches
+	Events
+	Outbox
+	PolicyVersions
+	SubscriptionChanges
+	Discounts
+	CreditNotes
 	Close() error
 }

@@ -218,19 +218,11 @@ func (a *app) invoicesVoidCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			cns, ok := st.(store.CreditNotes)
-			if !ok {
-				if err := st.VoidInvoice(cmd.Context(), args[0], reason); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "voided %s (this store issues no credit notes)\n", args[0])
-				return nil
-			}
 			n, err := a.creditNoteNumbering(time.Now())
 			if err != nil {
 				return err
 			}
-			cn, err := cns.IssueCreditNote(cmd.Context(), args[0], reason, n)
+			cn, err := st.IssueCreditNote(cmd.Context(), args[0], reason, n)
 			if err != nil {
 				return err
 			}
@@ -287,27 +279,24 @@ func (a *app) invoicesRegenerateCmd() *cobra.Command {
 				return fmt.Errorf("regenerate %s: %s (run %s)", old.Number, why, run.ID)
 			}
 			// The chain old → credit note → new: issue the credit note now unless finalizing did.
-			cnText := ""
-			if cns, ok := st.(store.CreditNotes); ok {
-				voided, err := st.GetInvoice(cmd.Context(), old.Number)
+			voided, err := st.GetInvoice(cmd.Context(), old.Number)
+			if err != nil {
+				return err
+			}
+			cnText := voided.CreditNote
+			if cnText == "" {
+				n, err := a.creditNoteNumbering(time.Now())
 				if err != nil {
 					return err
 				}
-				cnText = voided.CreditNote
-				if cnText == "" {
-					n, err := a.creditNoteNumbering(time.Now())
-					if err != nil {
-						return err
-					}
-					cn, err := cns.IssueCreditNote(cmd.Context(), old.Number, "regenerated as "+item.Invoice.Number, n)
-					if err != nil {
-						return fmt.Errorf("regenerated %s as %s, but its credit note failed (run bilean invoices void %s --reason … to issue it): %w",
-							old.Number, item.Invoice.Number, old.Number, err)
-					}
-					cnText = cn.Number
+				cn, err := st.IssueCreditNote(cmd.Context(), old.Number, "regenerated as "+item.Invoice.Number, n)
+				if err != nil {
+					return fmt.Errorf("regenerated %s as %s, but its credit note failed (run bilean invoices void %s --reason … to issue it): %w",
+						old.Number, item.Invoice.Number, old.Number, err)
 				}
-				cnText = " with credit note " + cnText
+				cnText = cn.Number
 			}
+			cnText = " with credit note " + cnText
 			fmt.Fprintf(cmd.OutOrStdout(), "voided %s%s, issued %s (total %s %s, was %s)\n", old.Number, cnText, item.Invoice.Number, item.Invoice.Total, item.Invoice.Currency, old.Total)
 			return nil
 		},

@@ -46,10 +46,7 @@ acknowledged before exit. Prometheus metrics are served on listener.metrics_addr
 				return err
 			}
 			defer st.Close()
-			es, ok := st.(store.Events)
-			if !ok {
-				return fmt.Errorf("store %s cannot record notification events", displayURL(a.cfg.Database.URL))
-			}
+			var es store.Events = st
 			reg := prometheus.NewRegistry()
 			m := listener.NewMetrics(reg)
 			if lc.MetricsAddress != "off" {

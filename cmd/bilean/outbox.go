@@ -65,10 +65,7 @@ func (a *app) outboxListCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			ob, err := outboxOf(st)
-			if err != nil {
-				return err
-			}
+			var ob store.Outbox = st
 			ds, err := ob.Deliveries(cmd.Context(), f)
 			if err != nil {
 				return err
@@ -120,10 +117,7 @@ the same Message-ID. --force applies to one ID at a time, never to --all.`,
 				return err
 			}
 			defer st.Close()
-			ob, err := outboxOf(st)
-			if err != nil {
-				return err
-			}
+			var ob store.Outbox = st
 			var sender *handlers.Email
 			if !queueOnly {
 				if sender, err = a.emailSender(st); err != nil {
@@ -223,14 +217,6 @@ func (a *app) emailSender(st store.Store) (*handlers.Email, error) {
 		return nil, fmt.Errorf("cannot send: %w (use --queue-only to leave it for the next run)", err)
 	}
 	return h, nil
-}
-
-func outboxOf(st store.Store) (store.Outbox, error) {
-	ob, ok := st.(store.Outbox)
-	if !ok {
-		return nil, fmt.Errorf("the store (%T) has no outbox", st)
-	}
-	return ob, nil
 }
 
 func joinStates() string {

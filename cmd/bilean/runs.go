@@ -66,12 +66,7 @@ func (a *app) batches(cmd *cobra.Command) (store.Batches, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	bs, ok := st.(store.Batches)
-	if !ok {
-		st.Close()
-		return nil, nil, fmt.Errorf("the store at %s does not record run batches", displayURL(a.cfg.Database.URL))
-	}
-	return bs, func() { st.Close() }, nil
+	return st, func() { st.Close() }, nil
 }
 
 func printRuns(w io.Writer, runs []store.RunProgress) {

@@ -253,18 +253,13 @@ FROM balance_freeze WHERE customer_id = ANY($1)`, customerIDs)
 
 // PutFreeze implements store.Balances.
 func (s *Store) PutFreeze(ctx context.Context, f store.Freeze) error {
-	switch f.State {
-	case store.FreezeNone, store.FreezeWarned, store.FreezeDepleted, store.FreezeFrozen:
-	default:
-		return fmt.Errorf("put freeze %s: state %q: want warned, depleted or frozen", f.CustomerID, f.State)
+	status, err := store.PlanFreeze(f)
+	if err != nil {
+		return err
 	}
 	servers := f.Servers
 	if servers == nil {
 		servers = []string{}
-	}
-	status := billing.Active
-	if f.State == store.FreezeFrozen && !f.DryRun {
-		status = billing.Frozen
 	}
 	norm := func(t time.Time) *time.Time {
 		if t.IsZero() {
@@ -273,7 +268,7 @@ func (s *Store) PutFreeze(ctx context.Context, f store.Freeze) error {
 		n := interval.Norm(t)
 		return &n
 	}
-	err := s.write(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx) error {
 		var b pgx.Batch
 		if f.State == store.FreezeNone {
 			b.Queue(`DELETE FROM balance_freeze WHERE customer_id = $1`, f.CustomerID)

@@ -12,111 +12,93 @@ import (
 	"github.com/bilean/bilean/store"
 )
 
-// OpenSharedRun implements store.Batches. Creators of the same key are serialised by a
-// transaction-level advisory lock on the key; the partial unique index on runs (key) WHERE
-// status = 'running' backs it up.
-func (s *Store) OpenSharedRun(ctx context.Context, key string, r store.Run, customerIDs []string, size int) (store.Run, bool, error) {
-	if key == "" || r.ID == "" {
-		return store.Run{}, false, errors.New("open shared run: key and id are required")
+// BatchTx implements store.BatchDriver.
+func (d driver) BatchTx(ctx context.Context, fn func(store.BatchTx) error) error {
+	return d.s.write(ctx, func(tx pgx.Tx) error { return fn(batchTx{tx}) })
+}
+
+type batchTx struct{ tx pgx.Tx }
+
+// LockRunKey takes a transaction-level advisory lock on the key; the partial unique index on
+// runs (key) WHERE status = 'running' backs it up.
+func (t batchTx) LockRunKey(ctx context.Context, key string) error {
+	_, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('bilean-run:' || $1, 0))`, key)
+	return err
+}
+
+func (t batchTx) OpenRun(ctx context.Context, key string) (store.Run, bool, error) {
+	r, err := scanRun(t.tx.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE key = $1 AND status = 'running'`, key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, false, nil
 	}
-	if size < 1 {
-		size = 500
-	}
-	if r.StartedAt.IsZero() {
-		r.StartedAt = s.now()
-	}
-	r.Status = "running"
-	var (
-		out     store.Run
-		created bool
-	)
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('bilean-run:' || $1, 0))`, key); err != nil {
-			return err
-		}
-		got, err := scanRun(tx.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE key = $1 AND status = 'running'`, key))
-		if err == nil {
-			out = got
-			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `
+	return r, err == nil, err
+}
+
+func (t batchTx) InsertRun(ctx context.Context, key string, r store.Run, batches [][]string) error {
+	if _, err := t.tx.Exec(ctx, `
 INSERT INTO runs (id, mode, period_start, period_end, started_at, status, summary, key)
 VALUES ($1, $2, $3, $4, $5, 'running', '', $6)`, r.ID, r.Mode, r.Period.Start, r.Period.End, r.StartedAt, key); err != nil {
-			return err
+		return err
+	}
+	var (
+		ids     []string
+		batchOf []int32
+	)
+	for n, b := range batches {
+		for _, id := range b {
+			ids, batchOf = append(ids, id), append(batchOf, int32(n))
 		}
-		batchOf := make([]int32, len(customerIDs))
-		for i := range customerIDs {
-			batchOf[i] = int32(i / size)
-		}
-		if _, err := tx.Exec(ctx, `
+	}
+	_, err := t.tx.Exec(ctx, `
 INSERT INTO run_batches (run_id, n, customers)
 SELECT $1, b, array_agg(id ORDER BY ord)
 FROM unnest($2::text[], $3::int[]) WITH ORDINALITY AS j(id, b, ord)
-GROUP BY b`, r.ID, customerIDs, batchOf); err != nil {
-			return err
-		}
-		out, created = r, true
-		return nil
-	})
-	if err != nil {
-		return store.Run{}, false, fmt.Errorf("open shared run %s: %w", key, err)
-	}
-	return out, created, nil
+GROUP BY b`, r.ID, ids, batchOf)
+	return err
 }
 
-// ClaimBatch implements store.Batches with SELECT … FOR UPDATE SKIP LOCKED: concurrent workers
-// never wait for each other's claims and never get the same batch.
-func (s *Store) ClaimBatch(ctx context.Context, runID, worker string, staleAfter time.Duration) (*store.Batch, bool, error) {
+// ClaimNext uses SELECT … FOR UPDATE SKIP LOCKED: concurrent workers never wait for each
+// other's claims and never get the same batch.
+func (t batchTx) ClaimNext(ctx context.Context, runID, worker string, staleAfter time.Duration) (*store.Batch, error) {
 	var (
-		b    *store.Batch
-		wait bool
+		n, attempts int
+		ids         []string
 	)
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		var (
-			n, attempts int
-			ids         []string
-		)
-		err := tx.QueryRow(ctx, `
+	err := t.tx.QueryRow(ctx, `
 SELECT n, customers, attempts FROM run_batches
 WHERE run_id = $1 AND (status = 'pending' OR (status = 'claimed' AND heartbeat_at < now() - $2 * interval '1 millisecond'))
 ORDER BY status = 'claimed', n
 LIMIT 1
 FOR UPDATE SKIP LOCKED`, runID, staleAfter.Milliseconds()).Scan(&n, &ids, &attempts)
-		switch {
-		case err == nil:
-			if _, err := tx.Exec(ctx, `
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	if _, err := t.tx.Exec(ctx, `
 UPDATE run_batches SET status = 'claimed', worker = $3, attempts = attempts + 1, claimed_at = now(), heartbeat_at = now()
 WHERE run_id = $1 AND n = $2`, runID, n, worker); err != nil {
-				return err
-			}
-			b = &store.Batch{RunID: runID, N: n, CustomerIDs: ids, Worker: worker, Attempts: attempts + 1}
-			return nil
-		case !errors.Is(err, pgx.ErrNoRows):
-			return err
-		}
-		var open int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM run_batches WHERE run_id = $1 AND status <> 'done'`, runID).Scan(&open); err != nil {
-			return err
-		}
-		if open > 0 {
-			wait = true
-			return nil
-		}
-		return finishRunIfDone(ctx, tx, runID)
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("claim batch of run %s: %w", runID, err)
+		return nil, err
 	}
-	return b, wait, nil
+	return &store.Batch{RunID: runID, N: n, CustomerIDs: ids, Worker: worker, Attempts: attempts + 1}, nil
 }
 
-// finishRunIfDone marks the run done, with a summary summed over its batches, when no batch is
-// left open.
-func finishRunIfDone(ctx context.Context, tx pgx.Tx, runID string) error {
-	_, err := tx.Exec(ctx, `
+func (t batchTx) OpenBatches(ctx context.Context, runID string) (int, error) {
+	var open int
+	err := t.tx.QueryRow(ctx, `SELECT count(*) FROM run_batches WHERE run_id = $1 AND status <> 'done'`, runID).Scan(&open)
+	return open, err
+}
+
+func (t batchTx) MarkBatchDone(ctx context.Context, runID string, n int, worker string, res store.BatchResult) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `
+UPDATE run_batches SET status = 'done', finished_at = now(), heartbeat_at = now(), invoices = $4, skipped = $5, failed = $6
+WHERE run_id = $1 AND n = $2 AND worker = $3 AND status = 'claimed'`, runID, n, worker, res.Invoices, res.Skipped, res.Failed)
+	return tag.RowsAffected() == 1, err
+}
+
+func (t batchTx) FinishRunIfDone(ctx context.Context, runID string) error {
+	_, err := t.tx.Exec(ctx, `
 UPDATE runs SET status = 'done', finished_at = now(), summary = (
     SELECT json_build_object('customers', coalesce(sum(cardinality(customers)), 0), 'invoices', coalesce(sum(invoices), 0),
                              'skipped', coalesce(sum(skipped), 0), 'failed', coalesce(sum(failed), 0))::text
@@ -136,26 +118,6 @@ WHERE run_id = $1 AND n = $2 AND worker = $3 AND status = 'claimed'`, runID, n, 
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("heartbeat batch %d of run %s: %w", n, runID, store.ErrLostClaim)
-	}
-	return nil
-}
-
-// FinishBatch implements store.Batches; the last batch to finish marks the run done.
-func (s *Store) FinishBatch(ctx context.Context, runID string, n int, worker string, res store.BatchResult) error {
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-UPDATE run_batches SET status = 'done', finished_at = now(), heartbeat_at = now(), invoices = $4, skipped = $5, failed = $6
-WHERE run_id = $1 AND n = $2 AND worker = $3 AND status = 'claimed'`, runID, n, worker, res.Invoices, res.Skipped, res.Failed)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrLostClaim
-		}
-		return finishRunIfDone(ctx, tx, runID)
-	})
-	if err != nil {
-		return fmt.Errorf("finish batch %d of run %s: %w", n, runID, err)
 	}
 	return nil
 }

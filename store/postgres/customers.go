@@ -33,7 +33,7 @@ func (s *Store) PutCustomers(ctx context.Context, cs []billing.Customer) error {
 	k := 0
 	for i, c := range cs {
 		if err := c.Validate(); err != nil {
-			return fmt.Errorf("put customers: %w", refuse(i, "", fmt.Sprintf("customers[%d] (id %q)", i, c.ID), err.Error()))
+			return fmt.Errorf("put customers: %w", store.Refuse(i, "", fmt.Sprintf("customers[%d] (id %q)", i, c.ID), err.Error()))
 		}
 		cl := c.Contacts
 		if cl == nil {
@@ -171,7 +171,7 @@ func (s *Store) AddSubscriptions(ctx context.Context, ss []billing.Subscription)
 		}
 		for i, sub := range out {
 			if !known[sub.CustomerID] {
-				return fmt.Errorf("add subscriptions: %w", refuse(i, "customer_id", fmt.Sprintf("subscriptions[%d]", i),
+				return fmt.Errorf("add subscriptions: %w", store.Refuse(i, "customer_id", fmt.Sprintf("subscriptions[%d]", i),
 					fmt.Sprintf("customer %q is unknown", sub.CustomerID)))
 			}
 		}
@@ -252,7 +252,7 @@ func (s *Store) AddPayments(ctx context.Context, ps []billing.Payment) error {
 			return fmt.Errorf("add payments: %w", err)
 		}
 		for i, p := range ps {
-			if err := paymentRefusal(i, p, currencies[p.CustomerID]); err != nil {
+			if err := store.PaymentRefusal(i, p, currencies[p.CustomerID]); err != nil {
 				return fmt.Errorf("add payments: %w", err)
 			}
 			at := interval.Norm(p.ReceivedAt)
@@ -278,7 +278,7 @@ ON CONFLICT (customer_id, reference) WHERE reference <> '' DO NOTHING`,
 				return fmt.Errorf("add payments: payments[%d]: %w", i, err)
 			}
 			if old.Cmp(p.Amount) != 0 || currency != p.Currency || !received.Equal(at) {
-				return fmt.Errorf("add payments: %w", refuse(i, "reference", fmt.Sprintf("payments[%d] (customer %s)", i, p.CustomerID),
+				return fmt.Errorf("add payments: %w", store.Refuse(i, "reference", fmt.Sprintf("payments[%d] (customer %s)", i, p.CustomerID),
 					fmt.Sprintf("reference %q is already stored as %s %s received %s, not %s %s received %s",
 						p.Reference, amount, currency, received.UTC().Format("2006-01-02T15:04:05Z"),
 						p.Amount, p.Currency, at.Format("2006-01-02T15:04:05Z"))))
@@ -316,17 +316,4 @@ ORDER BY customer_id, received_at, id`, customerIDs, r.Start, r.End)
 		return nil, fmt.Errorf("payments: %w", err)
 	}
 	return out, nil
-}
-
-// paymentRefusal refuses payments[i] when its customer is unknown (currency "") or bills in
-// another currency than the payment's.
-func paymentRefusal(i int, p billing.Payment, currency string) error {
-	switch {
-	case currency == "":
-		return refuse(i, "customer_id", fmt.Sprintf("payments[%d]", i), fmt.Sprintf("customer %q is unknown", p.CustomerID))
-	case currency != p.Currency:
-		return refuse(i, "currency", fmt.Sprintf("payments[%d] (customer %s)", i, p.CustomerID),
-			fmt.Sprintf("payment in %s, but customer %q is billed in %s", p.Currency, p.CustomerID, currency))
-	}
-	return nil
 }

@@ -19,153 +19,99 @@ import (
 
 var _ store.Events = (*Store)(nil)
 
-// RecordEvents implements store.Events in one read-committed transaction whose cost does not
-// grow with the number of events in statements: the quarantine, the events, the customers
-// created, the adopted orphans, the closed customers and the removed records are one statement
-// each over arrays, and the derived records are written by the import's bulk path (COPY).
-//
-// Listeners may run side by side on one queue: the resources a batch touches are locked
-// (transaction-level advisory locks, in one order) before their stored events are read, so two
-// batches deriving the same resource take turns and the second sees the first's events.
-func (s *Store) RecordEvents(ctx context.Context, b store.EventBatch) (store.EventResult, error) {
-	var res store.EventResult
-	// Both backends refuse the same events, before writing anything (store.CheckEvent).
-	if err := store.CheckEvents(b.Events); err != nil {
-		return res, fmt.Errorf("record events: %w", err)
-	}
-	received := b.ReceivedAt
-	if received.IsZero() {
-		received = s.now()
-	}
-	received = received.UTC().Truncate(time.Second)
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		res = store.EventResult{}
-		return recordEventsTx(ctx, tx, b, received, &res)
-	})
-	if err != nil {
-		return store.EventResult{}, fmt.Errorf("record events: %w", err)
-	}
-	return res, nil
+// EventTx implements store.EventDriver.
+func (d driver) EventTx(ctx context.Context, fn func(store.EventTx) error) error {
+	return d.s.write(ctx, func(tx pgx.Tx) error { return fn(eventTx{tx}) })
 }
 
-func recordEventsTx(ctx context.Context, tx pgx.Tx, b store.EventBatch, received time.Time, res *store.EventResult) error {
-	if err := quarantineTx(ctx, tx, b.Quarantine, received, res); err != nil {
-		return err
-	}
-	if len(b.Events) == 0 {
-		return nil
-	}
-	evs := make([]notification.Event, len(b.Events))
-	copy(evs, b.Events)
+type eventTx struct{ tx pgx.Tx }
 
-	resIDs := make([]string, 0, len(evs))
-	seenRes := make(map[string]bool, len(evs))
-	for _, e := range evs {
-		if !seenRes[e.ResourceID] {
-			seenRes[e.ResourceID] = true
-			resIDs = append(resIDs, e.ResourceID)
-		}
-	}
-	if _, err := tx.Exec(ctx, `
+func (t eventTx) Quarantine(ctx context.Context, qs []store.QuarantinedMessage, received time.Time, res *store.EventResult) error {
+	return quarantineTx(ctx, t.tx, qs, received, res)
+}
+
+// LockResources takes transaction-level advisory locks on the resources, in one order.
+func (t eventTx) LockResources(ctx context.Context, ids []string) error {
+	_, err := t.tx.Exec(ctx, `
 SELECT pg_advisory_xact_lock(h) FROM (
     SELECT DISTINCT hashtextextended('bilean-resource:' || id, 0) AS h FROM unnest($1::text[]) AS id ORDER BY h
-) AS l`, resIDs); err != nil {
-		return fmt.Errorf("lock resources: %w", err)
-	}
-	// The events already stored for these resources: what the new ones are ordered with, and
-	// where a close without a project finds its resource's project.
-	prior, err := loadEvents(ctx, tx, resIDs)
-	if err != nil {
-		return err
-	}
-
-	// Closes without a project: the project of the resource's other events, in this batch or
-	// stored. Still unknown: kept with customer '' until the resource appears.
-	batchOwner := map[string]string{}
-	for _, r := range prior {
-		if r.Customer != "" && r.Customer > batchOwner[r.Resource] {
-			batchOwner[r.Resource] = r.Customer
-		}
-	}
-	for _, e := range evs {
-		if e.ProjectID != "" && e.ResourceType != notification.CustomerType {
-			batchOwner[e.ResourceID] = e.ProjectID
-		}
-	}
-	for i := range evs {
-		if evs[i].ProjectID == "" {
-			evs[i].ProjectID = batchOwner[evs[i].ResourceID]
-		}
-	}
-
-	// Customers: create unknown ones from the template, or refuse their events.
-	var custIDs []string
-	for _, e := range evs {
-		if e.ProjectID != "" {
-			custIDs = append(custIDs, e.ProjectID)
-		}
-	}
-	known, err := knownCustomers(ctx, tx, custIDs)
-	if err != nil {
-		return fmt.Errorf("read customers: %w", err)
-	}
-	// A customer-type close (project deleted) never creates the customer; anything else does.
-	create := map[string]bool{}
-	keep := evs[:0:0]
-	for i, e := range evs {
-		switch {
-		case e.ProjectID == "" || known[e.ProjectID]:
-		case b.NewCustomer == nil:
-			if e.ResourceType != notification.CustomerType {
-				res.Refused = append(res.Refused, i)
-				continue
-			}
-		case e.ResourceType == notification.CustomerType && e.Action == notification.Close:
-		default:
-			create[e.ProjectID] = true
-		}
-		keep = append(keep, e)
-	}
-	evs = keep
-	if len(create) > 0 {
-		created, err := createCustomers(ctx, tx, *b.NewCustomer, create)
-		if err != nil {
-			return err
-		}
-		res.CreatedCustomers = created
-	}
-
-	// Store the events; a message id already stored (or repeated in the batch) is a duplicate.
-	inserted, err := insertEvents(ctx, tx, evs, received)
-	if err != nil {
-		return err
-	}
-	res.Recorded = len(inserted)
-	res.Duplicates = len(evs) - len(inserted)
-	if len(inserted) == 0 {
-		return nil
-	}
-
-	// Re-derive every resource a new event touches, from all of its events.
-	affected := make(map[string]bool, len(inserted))
-	all := make([]derive.Event, 0, len(inserted)+len(prior))
-	for _, e := range inserted {
-		affected[e.Resource] = true
-		all = append(all, e)
-	}
-	hasPrior := map[string]bool{}
-	for _, r := range prior {
-		if affected[r.Resource] {
-			all = append(all, r)
-			hasPrior[r.Resource] = true
-		}
-	}
-	if err := adoptOrphans(ctx, tx, all); err != nil {
-		return err
-	}
-	sort.Slice(all, func(i, j int) bool { return derive.Less(all[i], all[j]) })
-	return applyEvents(ctx, tx, all, hasPrior, res)
+) AS l`, ids)
+	return err
 }
+
+func (t eventTx) LoadEvents(ctx context.Context, ids []string) ([]derive.Event, error) {
+	return loadEvents(ctx, t.tx, ids)
+}
+
+func (t eventTx) KnownCustomers(ctx context.Context, ids []string) (map[string]bool, error) {
+	return knownCustomers(ctx, t.tx, ids)
+}
+
+func (t eventTx) CreateCustomers(ctx context.Context, tpl billing.Customer, ids map[string]bool) ([]string, error) {
+	return createCustomers(ctx, t.tx, tpl, ids)
+}
+
+func (t eventTx) InsertEvents(ctx context.Context, evs []notification.Event, received time.Time) ([]derive.Event, error) {
+	return insertEvents(ctx, t.tx, evs, received)
+}
+
+func (t eventTx) AdoptOrphans(ctx context.Context, all []derive.Event) error {
+	return adoptOrphans(ctx, t.tx, all)
+}
+
+func (t eventTx) CloseCustomers(ctx context.Context, ids []string) ([]string, error) {
+	rows, _ := t.tx.Query(ctx, `UPDATE customers SET status = 'closed' WHERE id = ANY($1) AND status <> 'closed' RETURNING id`, ids)
+	closed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("close customers: %w", err)
+	}
+	return closed, nil
+}
+
+func (t eventTx) ListenerRecords(ctx context.Context, pairs [][2]string) ([]store.ListenerRecord, error) {
+	custs, ids := make([]string, len(pairs)), make([]string, len(pairs))
+	for i, p := range pairs {
+		custs[i], ids[i] = p[0], p[1]
+	}
+	rows, _ := t.tx.Query(ctx, `
+SELECT r.customer_id, r.resource_id, u.id, u.start_at, u.end_at, u.attributes, u.settled
+FROM unnest($1::text[], $2::text[]) AS j(customer_id, resource_id)
+JOIN resources AS r ON r.customer_id = j.customer_id AND r.resource_id = j.resource_id
+JOIN usage_records AS u ON u.resource_key = r.key AND u.source = $3`, custs, ids, store.ListenerSource)
+	var (
+		out   []store.ListenerRecord
+		e     store.ListenerRecord
+		start time.Time
+		end   *time.Time
+	)
+	_, err := pgx.ForEachRow(rows, []any{&e.CustomerID, &e.ResourceID, &e.ID, &start, &end, &e.Attrs, &e.Settled}, func() error {
+		x := e
+		x.Start, x.End = start.Unix(), 0
+		if end != nil {
+			x.End = end.Unix()
+		}
+		out = append(out, x)
+		return nil
+	})
+	return out, err
+}
+
+func (t eventTx) DeleteRecords(ctx context.Context, ids []int64) error {
+	if _, err := t.tx.Exec(ctx, `DELETE FROM usage_records WHERE id = ANY($1) AND NOT settled`, ids); err != nil {
+		return fmt.Errorf("remove superseded records: %w", err)
+	}
+	return nil
+}
+
+// WriteRecords takes the import's path: the same upsert semantics (a changed span is bumped and
+// unsettled), new resources and their records by COPY.
+func (t eventTx) WriteRecords(ctx context.Context, rs []billing.Record) error {
+	w := &recordWriter{tx: t.tx}
+	return w.add(ctx, rs, 0)
+}
+
+// Done does nothing: the balance triggers of PostgreSQL are statement-level.
+func (t eventTx) Done(context.Context, []string) error { return nil }
 
 // createCustomers creates the customers from the template, in one statement, and returns those
 // that did not exist, sorted.
@@ -307,152 +253,6 @@ UPDATE events AS e SET customer_id = j.cust FROM unnest($1::bigint[], $2::text[]
 		seqs, custs); err != nil {
 		return fmt.Errorf("adopt orphan closes: %w", err)
 	}
-	return nil
-}
-
-// applyEvents derives the records of the resources in all (sorted by eventLess) and writes what
-// changed; for customer-type events it closes the customer. hasPrior names the resources that
-// had events before this batch: only they can have listener records to compare with.
-func applyEvents(ctx context.Context, tx pgx.Tx, all []derive.Event, hasPrior map[string]bool, res *store.EventResult) error {
-	type group struct {
-		customer, resource, typ string
-		evs                     []derive.Event
-	}
-	var groups []group
-	for i := 0; i < len(all); {
-		j := i
-		for j < len(all) && all[j].Customer == all[i].Customer && all[j].Resource == all[i].Resource {
-			j++
-		}
-		if all[i].Customer != "" { // an orphan close alone derives nothing yet
-			groups = append(groups, group{all[i].Customer, all[i].Resource, all[j-1].Type, all[i:j]})
-		} else {
-			res.Pending += j - i
-		}
-		i = j
-	}
-	changed := map[string]bool{}
-	for _, c := range res.CreatedCustomers {
-		changed[c] = true
-	}
-
-	// Customers: the last event (by time) of a project decides; deleted closes the customer.
-	var resources []group
-	var closing []string
-	for _, g := range groups {
-		if g.typ != notification.CustomerType {
-			resources = append(resources, g)
-			continue
-		}
-		if g.evs[len(g.evs)-1].Action == notification.Close {
-			closing = append(closing, g.resource)
-		}
-	}
-	if len(closing) > 0 {
-		rows, _ := tx.Query(ctx, `UPDATE customers SET status = 'closed' WHERE id = ANY($1) AND status <> 'closed' RETURNING id`, closing)
-		closed, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return fmt.Errorf("close customers: %w", err)
-		}
-		for _, c := range closed {
-			changed[c] = true
-		}
-	}
-	if len(resources) > 0 {
-		// The listener's records of these resources as stored: one query.
-		type existing struct {
-			id, start int64
-			end       *time.Time
-			attrs     string
-			settled   bool
-		}
-		stored := map[resourceName][]existing{}
-		var custs, ids []string
-		for _, g := range resources {
-			if hasPrior[g.resource] {
-				custs, ids = append(custs, g.customer), append(ids, g.resource)
-			}
-		}
-		if len(ids) > 0 {
-			rows, _ := tx.Query(ctx, `
-SELECT r.customer_id, r.resource_id, u.id, u.start_at, u.end_at, u.attributes, u.settled
-FROM unnest($1::text[], $2::text[]) AS j(customer_id, resource_id)
-JOIN resources AS r ON r.customer_id = j.customer_id AND r.resource_id = j.resource_id
-JOIN usage_records AS u ON u.resource_key = r.key AND u.source = $3`, custs, ids, store.ListenerSource)
-			var (
-				n     resourceName
-				e     existing
-				start time.Time
-			)
-			if _, err := pgx.ForEachRow(rows, []any{&n.customer, &n.id, &e.id, &start, &e.end, &e.attrs, &e.settled}, func() error {
-				x := e
-				x.start = start.Unix()
-				stored[n] = append(stored[n], x)
-				return nil
-			}); err != nil {
-				return fmt.Errorf("read listener records: %w", err)
-			}
-		}
-		var upserts []billing.Record
-		var deletes []int64
-		for _, g := range resources {
-			spans := derive.Spans(g.evs)
-			n := resourceName{g.customer, g.resource}
-			have := map[int64]existing{}
-			for _, e := range stored[n] {
-				have[e.start] = e
-			}
-			want := map[int64]bool{}
-			for _, sp := range spans {
-				want[sp.Start] = true
-				attrs, err := codec.AttrsJSON(sp.Attrs)
-				if err != nil {
-					return err
-				}
-				if e, ok := have[sp.Start]; ok && e.attrs == attrs &&
-					((sp.End == 0 && e.end == nil) || (e.end != nil && e.end.Unix() == sp.End)) {
-					continue
-				}
-				r := billing.Record{
-					ResourceID: g.resource, ResourceType: g.typ, CustomerID: g.customer,
-					Start: time.Unix(sp.Start, 0).UTC(), Attributes: sp.Attrs, Source: store.ListenerSource,
-				}
-				if sp.End != 0 {
-					r.End = time.Unix(sp.End, 0).UTC()
-				}
-				upserts = append(upserts, r)
-				changed[g.customer] = true
-			}
-			for _, e := range stored[n] {
-				if want[e.start] {
-					continue
-				}
-				if e.settled {
-					res.Conflicts++
-					continue
-				}
-				deletes = append(deletes, e.id)
-				changed[g.customer] = true
-			}
-		}
-		if len(deletes) > 0 {
-			if _, err := tx.Exec(ctx, `DELETE FROM usage_records WHERE id = ANY($1) AND NOT settled`, deletes); err != nil {
-				return fmt.Errorf("remove superseded records: %w", err)
-			}
-		}
-		if len(upserts) > 0 {
-			// The import's path: the same upsert semantics (a changed span is bumped and
-			// unsettled), new resources and their records by COPY.
-			w := &recordWriter{tx: tx}
-			if err := w.add(ctx, upserts, 0); err != nil {
-				return fmt.Errorf("write records: %w", err)
-			}
-		}
-	}
-	for c := range changed {
-		res.Customers = append(res.Customers, c)
-	}
-	sort.Strings(res.Customers)
 	return nil
 }
 

@@ -16,188 +16,6 @@ import (
 	"github.com/bilean/bilean/store/codec"
 )
 
-// errOverlap marks a finalize refused by the exclusion constraint; Finalize turns it into
-// *store.OverlapError once the transaction is rolled back.
-type errOverlap struct {
-	customer string
-	ranges   []invoice.BilledRange // merged, with resource keys
-	err      error
-}
-
-func (e *errOverlap) Error() string { return e.err.Error() }
-
-// Finalize stores the invoice with status issued, its lines and merged billed ranges, gives it the
-// next number of its series, settles the records still at the billed version and voids the
-// replaced invoice, in one transaction. On success it sets the invoice's ID, Number, Status,
-// Kind, IssuedAt, Replaces and Ranges (merged, with resource keys).
-//
-// The statements run in an order that keeps the series counter locked briefly: the replaced
-// invoice is voided, the lines, ranges and settling are written under an invoice id drawn from
-// the sequence, and only then is the counter bumped and the invoice row inserted; the commit
-// follows. It returns *store.OverlapError when the exclusion constraint refuses a range (naming
-// the invoice that holds it), *store.AlreadyInvoicedError when a live scheduled invoice exists for
-// the customer and period (also when another run commits one first: the partial unique index
-// decides), and an error wrapping store.ErrNotFound when Replaces names no invoice. A refused
-// finalize leaves nothing behind, not even a used number.
-func (s *Store) Finalize(ctx context.Context, req store.FinalizeRequest) error {
-	plan, err := store.PlanFinalize(req, s.now)
-	if err != nil {
-		return err
-	}
-	inv, kind, issued, period := req.Invoice, plan.Kind, plan.Issued, plan.Period
-	series, format := req.Series, req.NumberFormat
-
-	var (
-		id     int64
-		number string
-		stored []invoice.BilledRange
-	)
-	// finalizeTx: checks the batch claim, retries lock timeouts (see there).
-	err = s.finalizeTx(ctx, func(tx pgx.Tx) error {
-		var oldID int64
-		if req.Replaces != "" {
-			var cust, status string
-			err := tx.QueryRow(ctx, `SELECT id, customer_id, status FROM invoices WHERE number = $1 FOR UPDATE`, req.Replaces).
-				Scan(&oldID, &cust, &status)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				return fmt.Errorf("replaced invoice %s: %w", req.Replaces, store.ErrNotFound)
-			case err != nil:
-				return err
-			case cust != inv.CustomerID:
-				return fmt.Errorf("replaced invoice %s belongs to customer %s, not %s", req.Replaces, cust, inv.CustomerID)
-			case status != string(invoice.Issued):
-				return fmt.Errorf("replaced invoice %s is %s: only an issued invoice can be replaced", req.Replaces, status)
-			}
-			// The reason and replaced_by name the new number, known at the end.
-			if err := voidTx(ctx, tx, oldID, "", ""); err != nil {
-				return fmt.Errorf("void replaced invoice %s: %w", req.Replaces, err)
-			}
-		}
-		merged, err := nameAndMerge(ctx, tx, inv.CustomerID, inv.Ranges)
-		if err != nil {
-			return err
-		}
-		// Round trip 1: the early answer to "already invoiced?" (the unique index below is what
-		// decides under concurrency), the invoice id and the ranges' resources.
-		var (
-			live string
-			res  map[string]resourceRow
-			b1   pgx.Batch
-		)
-		b1.Queue(liveSQL, inv.CustomerID, period.Start).QueryRow(func(row pgx.Row) error {
-			if err := row.Scan(&live); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			return nil
-		})
-		b1.Queue(`SELECT nextval(pg_get_serial_sequence('invoices', 'id'))`).QueryRow(func(row pgx.Row) error { return row.Scan(&id) })
-		ids, types := rangeResources(merged)
-		if len(ids) > 0 {
-			b1.Queue(resourcesSQL, inv.CustomerID, ids, types).Query(func(rows pgx.Rows) error {
-				res, err = collectResources(rows)
-				return err
-			})
-		}
-		if err := tx.SendBatch(ctx, &b1).Close(); err != nil {
-			return err
-		}
-		if live != "" {
-			return &store.AlreadyInvoicedError{CustomerID: inv.CustomerID, Invoice: live}
-		}
-		if len(res) < len(ids) {
-			// A resource created by a concurrent transaction that committed meanwhile.
-			rows, _ := tx.Query(ctx, resourcesSQL, inv.CustomerID, ids, types)
-			if res, err = collectResources(rows); err != nil {
-				return fmt.Errorf("resources: %w", err)
-			}
-		}
-		// Round trip 2: lines, ranges, settling, and last the series counter, which stays
-		// locked from here to the commit.
-		var b2 pgx.Batch
-		if err := queueLines(&b2, id, inv.Lines); err != nil {
-			return err
-		}
-		if err := queueRanges(&b2, id, merged, res); err != nil {
-			return err
-		}
-		queueSettle(&b2, inv.CustomerID, req.Settle)
-		var seq int64
-		b2.Queue(`
-INSERT INTO invoice_series AS s (series, last) VALUES ($1, 1)
-ON CONFLICT (series) DO UPDATE SET last = s.last + 1
-RETURNING last`, series).QueryRow(func(row pgx.Row) error { return row.Scan(&seq) })
-		if err := tx.SendBatch(ctx, &b2).Close(); err != nil {
-			if pgCode(err) == "23P01" { // exclusion_violation: a range is already billed
-				return &errOverlap{customer: inv.CustomerID, ranges: merged, err: err}
-			}
-			return err
-		}
-		// Round trip 3: the invoice with its number.
-		number = format(series, seq)
-		if number == "" {
-			return fmt.Errorf("number series %s: NumberFormat returned an empty number for %d", series, seq)
-		}
-		var got int64
-		err = tx.QueryRow(ctx, `
-INSERT INTO invoices (id, number, kind, status, customer_id, customer_name, currency, period_start, period_end,
-    issued_at, subtotal, tax_rate, tax, total, payments, previous_balance, balance_due, run_id, replaces,
-    tax_exempt, tax_region, credit_applied, amount_due)
-VALUES ($1, $2, $3, 'issued', $4, $5, $6, $7, $8, $9, $10::numeric, $11::numeric, $12::numeric, $13::numeric,
-    $14::numeric, $15::numeric, $16::numeric, $17, $18, $19, $20, $21::numeric, $22::numeric)
-ON CONFLICT (customer_id, period_start) WHERE status <> 'void' AND kind = 'scheduled' DO NOTHING
-RETURNING id`,
-			id, number, string(kind), inv.CustomerID, inv.CustomerName, inv.Currency, period.Start, period.End,
-			issued, inv.Subtotal.String(), inv.TaxRate.String(), inv.Tax.String(), inv.Total.String(), inv.Payments.String(),
-			inv.PreviousBalance.String(), inv.BalanceDue.String(), inv.RunID, req.Replaces,
-			inv.TaxExempt, inv.TaxRegion, inv.CreditApplied.String(), inv.AmountDue.String()).Scan(&got)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			// Another run committed an invoice for this customer and period meanwhile.
-			live, err := liveInvoice(ctx, tx, inv.CustomerID, period.Start)
-			if err != nil {
-				return err
-			}
-			return &store.AlreadyInvoicedError{CustomerID: inv.CustomerID, Invoice: live}
-		case pgConstraint(err) == "invoices_number_key":
-			return fmt.Errorf("number %s is already used (series %s, sequence %d): %w", number, series, seq, err)
-		case err != nil:
-			return err
-		}
-		if oldID != 0 {
-			reason := "regenerated as " + number
-			if _, err := tx.Exec(ctx, `UPDATE invoices SET void_reason = $2, replaced_by = $3 WHERE id = $1`,
-				oldID, reason, number); err != nil {
-				return fmt.Errorf("void replaced invoice %s: %w", req.Replaces, err)
-			}
-			// The credit note that cancels the replaced invoice, from its own series, last: its
-			// counter is locked only for the commit.
-			if req.CreditNote.Format != nil {
-				if _, err := issueCreditNoteTx(ctx, tx, oldID, reason, req.CreditNote, issued); err != nil {
-					return fmt.Errorf("credit note for replaced invoice %s: %w", req.Replaces, err)
-				}
-			}
-		}
-		stored = merged
-		return nil
-	})
-	if err != nil {
-		var ov *errOverlap
-		if errors.As(err, &ov) {
-			return s.overlapError(ctx, ov)
-		}
-		var ae *store.AlreadyInvoicedError
-		if errors.As(err, &ae) {
-			return err
-		}
-		return fmt.Errorf("finalize: invoice for %s: %w", inv.CustomerID, err)
-	}
-	inv.ID, inv.Number, inv.Status, inv.Kind, inv.IssuedAt = id, number, invoice.Issued, kind, issued
-	inv.Replaces = req.Replaces
-	inv.Ranges = stored
-	return nil
-}
-
 // liveSQL finds the number of a customer's live scheduled invoice for the period starting at $2.
 const liveSQL = `
 SELECT number FROM invoices
@@ -214,14 +32,14 @@ func liveInvoice(ctx context.Context, tx pgx.Tx, customer string, start time.Tim
 	return live, err
 }
 
-// overlapError names the invoice holding a range that the exclusion constraint refused. It
+// NameOverlap names the invoice holding a range that the exclusion constraint refused. It
 // reads after the refused transaction rolled back, so it sees the range of a run that committed
 // concurrently too.
-func (s *Store) overlapError(ctx context.Context, ov *errOverlap) error {
-	n := len(ov.ranges)
+func (d driver) NameOverlap(ctx context.Context, ov *store.RangeOverlap) error {
+	n := len(ov.Ranges)
 	keys, kinds := make([]int64, n), make([]int16, n)
 	starts, ends := make([]time.Time, n), make([]time.Time, n)
-	for i, br := range ov.ranges {
+	for i, br := range ov.Ranges {
 		keys[i], starts[i], ends[i] = br.ResourceKey, br.Range.Start, br.Range.End
 		kinds[i], _ = kindCode(br.Kind)
 	}
@@ -229,7 +47,7 @@ func (s *Store) overlapError(ctx context.Context, ov *errOverlap) error {
 		i      int
 		number string
 	)
-	err := s.pool.QueryRow(ctx, `
+	err := d.s.pool.QueryRow(ctx, `
 SELECT j.i, inv.number
 FROM unnest($1::bigint[], $2::int2[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS j(key, kind, s, e, i)
 JOIN billed_ranges AS b ON b.resource_key = j.key AND b.kind = j.kind AND b.live AND b.during && tstzrange(j.s, j.e)
@@ -238,10 +56,10 @@ ORDER BY j.i, lower(b.during)
 LIMIT 1`, keys, kinds, starts, ends).Scan(&i, &number)
 	if err != nil {
 		// The holder was voided meanwhile: report what PostgreSQL said.
-		return fmt.Errorf("finalize: invoice for %s: %w", ov.customer, ov.err)
+		return fmt.Errorf("finalize: invoice for %s: %w", ov.CustomerID, ov.Err)
 	}
-	br := ov.ranges[i-1]
-	return &store.OverlapError{CustomerID: ov.customer, ResourceID: br.ResourceID, Range: br.Range, Invoice: number}
+	br := ov.Ranges[i-1]
+	return &store.OverlapError{CustomerID: ov.CustomerID, ResourceID: br.ResourceID, Range: br.Range, Invoice: number}
 }
 
 // queueLines queues the insertion of the lines: one statement over arrays.
@@ -276,52 +94,6 @@ FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text
 	return nil
 }
 
-// nameAndMerge names every range by resource id (looking up the rare range given by key only),
-// checks it and merges contiguous ranges of one resource and kind.
-func nameAndMerge(ctx context.Context, tx pgx.Tx, customer string, in []invoice.BilledRange) ([]invoice.BilledRange, error) {
-	if len(in) == 0 {
-		return nil, nil
-	}
-	named := make([]invoice.BilledRange, len(in))
-	for i, br := range in {
-		if br.ResourceID == "" {
-			var cust string
-			err := tx.QueryRow(ctx, `SELECT customer_id, resource_id, type FROM resources WHERE key = $1`, br.ResourceKey).
-				Scan(&cust, &br.ResourceID, &br.ResourceType)
-			if errors.Is(err, pgx.ErrNoRows) || (err == nil && cust != customer) {
-				return nil, fmt.Errorf("ranges[%d]: resource key %d is not a resource of customer %s", i, br.ResourceKey, customer)
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
-		br.Range = interval.Range{Start: interval.Norm(br.Range.Start), End: interval.Norm(br.Range.End)}
-		if br.Range.Empty() {
-			return nil, fmt.Errorf("ranges[%d]: range %s of resource %s is empty", i, br.Range, br.ResourceID)
-		}
-		named[i] = br
-	}
-	return invoice.MergeRanges(named), nil
-}
-
-// rangeResources returns the resource ids the ranges name, once each, with the type a missing
-// one is created with.
-func rangeResources(merged []invoice.BilledRange) (ids, types []string) {
-	seen := map[string]bool{}
-	for _, br := range merged {
-		if seen[br.ResourceID] {
-			continue
-		}
-		seen[br.ResourceID] = true
-		typ := br.ResourceType
-		if typ == "" && billing.IsSubscriptionResource(br.ResourceID) {
-			typ = billing.SubscriptionType
-		}
-		ids, types = append(ids, br.ResourceID), append(types, typ)
-	}
-	return ids, types
-}
-
 // resourcesSQL returns the resources $2 of customer $1, creating the missing ones with types $3.
 const resourcesSQL = `
 WITH created AS (
@@ -335,42 +107,24 @@ SELECT resource_id, key, type FROM created
 UNION ALL
 SELECT resource_id, key, type FROM resources WHERE customer_id = $1 AND resource_id = ANY($2)`
 
-func collectResources(rows pgx.Rows) (map[string]resourceRow, error) {
-	out := map[string]resourceRow{}
-	var (
-		rid string
-		row resourceRow
-	)
-	_, err := pgx.ForEachRow(rows, []any{&rid, &row.key, &row.typ}, func() error {
-		out[rid] = row
+func collectResources(customer string, rows pgx.Rows) (map[string]store.ResourceRef, error) {
+	out := map[string]store.ResourceRef{}
+	row := store.ResourceRef{CustomerID: customer}
+	_, err := pgx.ForEachRow(rows, []any{&row.ID, &row.Key, &row.Type}, func() error {
+		out[row.ID] = row
 		return nil
 	})
 	return out, err
 }
 
-// queueRanges fills in the resource keys of the merged ranges and queues their insertion: one
-// statement; the exclusion constraint checks every row.
-func queueRanges(b *pgx.Batch, invoiceID int64, merged []invoice.BilledRange, stored map[string]resourceRow) error {
-	if len(merged) == 0 {
-		return nil
-	}
+// queueRanges queues the insertion of the merged ranges (resource keys filled): one statement;
+// the exclusion constraint checks every row.
+func queueRanges(b *pgx.Batch, invoiceID int64, merged []invoice.BilledRange) {
 	n := len(merged)
 	keys, kinds := make([]int64, n), make([]int16, n)
 	starts, ends := make([]time.Time, n), make([]time.Time, n)
-	for i := range merged {
-		br := &merged[i]
-		row, ok := stored[br.ResourceID]
-		if !ok {
-			return fmt.Errorf("range of resource %s: the resource was not created", br.ResourceID)
-		}
-		if br.ResourceKey != 0 && br.ResourceKey != row.key {
-			return fmt.Errorf("range of resource %s: resource key %d does not match the stored key %d", br.ResourceID, br.ResourceKey, row.key)
-		}
-		br.ResourceKey = row.key
-		if br.ResourceType == "" {
-			br.ResourceType = row.typ
-		}
-		keys[i], starts[i], ends[i] = row.key, br.Range.Start, br.Range.End
+	for i, br := range merged {
+		keys[i], starts[i], ends[i] = br.ResourceKey, br.Range.Start, br.Range.End
 		kinds[i], _ = kindCode(br.Kind)
 	}
 	b.Queue(`
@@ -378,7 +132,6 @@ INSERT INTO billed_ranges (resource_key, invoice_id, kind, during)
 SELECT key, $1, kind, tstzrange(s, e, '[)')
 FROM unnest($2::bigint[], $3::int2[], $4::timestamptz[], $5::timestamptz[]) AS j(key, kind, s, e)`,
 		invoiceID, keys, kinds, starts, ends)
-	return nil
 }
 
 // queueSettle queues the settling of the referenced records of the customer that are still at
@@ -412,29 +165,6 @@ WHERE b.invoice_id = $1 AND b.live AND u.resource_key = b.resource_key AND u.set
 	return tx.SendBatch(ctx, &b).Close()
 }
 
-// VoidInvoice marks an issued invoice void with the reason and releases its billed ranges; the
-// records those ranges covered are unsettled so that a later run sees the usage again.
-func (s *Store) VoidInvoice(ctx context.Context, number, reason string) error {
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		var id int64
-		var status string
-		err := tx.QueryRow(ctx, `SELECT id, status FROM invoices WHERE number = $1 FOR UPDATE`, number).Scan(&id, &status)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return store.ErrNotFound
-		case err != nil:
-			return err
-		case status != string(invoice.Issued):
-			return fmt.Errorf("invoice is %s: only an issued invoice can be voided", status)
-		}
-		return voidTx(ctx, tx, id, reason, "")
-	})
-	if err != nil {
-		return fmt.Errorf("void invoice %s: %w", number, err)
-	}
-	return nil
-}
-
 const invoiceCols = `id, number, kind, status, customer_id, customer_name, currency, period_start, period_end,
     issued_at, subtotal::text, tax_rate::text, tax::text, total::text, payments::text, previous_balance::text,
     balance_due::text, run_id, replaces, replaced_by, void_reason, credit_note, tax_exempt, tax_region,
@@ -454,16 +184,7 @@ func scanInvoice(row pgx.Row) (invoice.Invoice, error) {
 	inv.Kind, inv.Status = invoice.Kind(kind), invoice.Status(status)
 	inv.Period = interval.Range{Start: utc(pStart), End: utc(pEnd)}
 	inv.IssuedAt = utc(issued)
-	dst := []*decimal.Decimal{&inv.Subtotal, &inv.TaxRate, &inv.Tax, &inv.Total, &inv.Payments, &inv.PreviousBalance, &inv.BalanceDue,
-		&inv.CreditApplied, &inv.AmountDue}
-	names := []string{"subtotal", "tax_rate", "tax", "total", "payments", "previous_balance", "balance_due", "credit_applied", "amount_due"}
-	for i, d := range dst {
-		var err error
-		if *d, err = codec.Decimal(money[i], "invoice "+inv.Number+" "+names[i]); err != nil {
-			return inv, err
-		}
-	}
-	return inv, nil
+	return inv, store.DecodeInvoiceMoney(&inv, money)
 }
 
 // ListInvoices returns invoices matching the filter without lines or ranges, newest first.
@@ -495,34 +216,22 @@ func (s *Store) ListInvoices(ctx context.Context, f store.InvoiceFilter) ([]invo
 	return out, nil
 }
 
-// GetInvoice returns one invoice with its lines (in order) and its billed ranges (live or, for a
-// void invoice, released), or an error wrapping store.ErrNotFound.
-func (s *Store) GetInvoice(ctx context.Context, number string) (*invoice.Invoice, error) {
-	var inv invoice.Invoice
-	err := s.read(ctx, func(tx pgx.Tx) error {
-		var err error
-		inv, err = scanInvoice(tx.QueryRow(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE number = $1`, number))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return store.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if inv.Lines, err = readLines(ctx, tx, inv.ID); err != nil {
-			return err
-		}
-		inv.Ranges, err = readRanges(ctx, tx, inv.ID)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get invoice %s: %w", number, err)
-	}
-	return &inv, nil
+// ReadTx implements store.InvoiceDriver: a read-only repeatable-read transaction.
+func (d driver) ReadTx(ctx context.Context, fn func(store.InvoiceTx) error) error {
+	return d.s.read(ctx, func(tx pgx.Tx) error { return fn(&invoiceTx{tx: tx}) })
 }
 
-func readLines(ctx context.Context, tx pgx.Tx, id int64) ([]invoice.Line, error) {
+func (t *invoiceTx) InvoiceByNumber(ctx context.Context, number string) (invoice.Invoice, error) {
+	inv, err := scanInvoice(t.tx.QueryRow(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE number = $1`, number))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return inv, store.ErrNotFound
+	}
+	return inv, err
+}
+
+func (t *invoiceTx) Lines(ctx context.Context, id int64) ([]invoice.Line, error) {
 	var out []invoice.Line
-	rows, _ := tx.Query(ctx, `
+	rows, _ := t.tx.Query(ctx, `
 SELECT section, resource_id, resource_type, description, policy, region, start_at, end_at, seconds,
        quantity::text, unit, unit_price::text, amount::text, attributes, granularity
 FROM invoice_lines WHERE invoice_id = $1 ORDER BY n`, id)
@@ -533,27 +242,19 @@ FROM invoice_lines WHERE invoice_id = $1 ORDER BY n`, id)
 	)
 	_, err := pgx.ForEachRow(rows, []any{&section, &l.ResourceID, &l.ResourceType, &l.Description, &l.Policy, &l.Region,
 		&start, &end, &l.Seconds, &qty, &l.Unit, &price, &amount, &attr, &l.Granularity}, func() error {
-		var err error
 		line := l
-		line.Section = invoice.Section(section)
 		line.Start, line.End = utc(start), utc(end)
-		n := len(out) + 1
-		if line.Quantity, err = codec.Decimal(qty, fmt.Sprintf("line %d quantity", n)); err != nil {
+		if err := store.DecodeLine(&line, len(out)+1, section, qty, price, amount, attr); err != nil {
 			return err
-		}
-		if line.UnitPrice, err = codec.Decimal(price, fmt.Sprintf("line %d unit_price", n)); err != nil {
-			return err
-		}
-		if line.Amount, err = codec.Decimal(amount, fmt.Sprintf("line %d amount", n)); err != nil {
-			return err
-		}
-		if line.Attributes, err = codec.ParseAttrs(attr); err != nil {
-			return fmt.Errorf("line %d: %w", n, err)
 		}
 		out = append(out, line)
 		return nil
 	})
 	return out, err
+}
+
+func (t *invoiceTx) Ranges(ctx context.Context, id int64) ([]invoice.BilledRange, error) {
+	return readRanges(ctx, t.tx, id)
 }
 
 func readRanges(ctx context.Context, tx pgx.Tx, id int64) ([]invoice.BilledRange, error) {

@@ -47,40 +47,61 @@ func addrs(as []string) []string {
 	return as
 }
 
-// EnqueueDeliveries implements store.Outbox: the pending entries of invoices that have none, in
-// one transaction.
-func (s *Store) EnqueueDeliveries(ctx context.Context, ds []store.Delivery) ([]store.Delivery, error) {
-	out := make([]store.Delivery, 0, len(ds))
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		for _, d := range ds {
-			if d.Invoice == "" {
-				return errors.New("invoice: required")
-			}
-			if d.CreatedAt.IsZero() {
-				d.CreatedAt = s.now()
-			}
-			if d.NextAttempt.IsZero() {
-				d.NextAttempt = d.CreatedAt
-			}
-			if _, err := tx.Exec(ctx, `
+// OutboxTx implements store.OutboxDriver.
+func (d driver) OutboxTx(ctx context.Context, fn func(store.OutboxTx) error) error {
+	return d.s.write(ctx, func(tx pgx.Tx) error { return fn(outboxTx{tx}) })
+}
+
+type outboxTx struct{ tx pgx.Tx }
+
+func (t outboxTx) InsertDelivery(ctx context.Context, d store.Delivery) error {
+	_, err := t.tx.Exec(ctx, `
 INSERT INTO outbox (invoice, customer_id, recipients, bcc, state, created_at, updated_at, next_attempt_at)
 VALUES ($1, $2, $3, $4, 'pending', $5, $5, $6)
-ON CONFLICT (invoice) DO NOTHING`, d.Invoice, d.CustomerID, addrs(d.To), addrs(d.Bcc),
-				interval.Norm(d.CreatedAt), interval.Norm(d.NextAttempt)); err != nil {
-				return fmt.Errorf("invoice %s: %w", d.Invoice, err)
-			}
-			got, err := scanDelivery(tx.QueryRow(ctx, `SELECT `+deliveryCols+` FROM outbox WHERE invoice = $1`, d.Invoice))
-			if err != nil {
-				return fmt.Errorf("invoice %s: %w", d.Invoice, err)
-			}
-			out = append(out, got)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("enqueue deliveries: %w", err)
+ON CONFLICT (invoice) DO NOTHING`, d.Invoice, d.CustomerID, addrs(d.To), addrs(d.Bcc), d.CreatedAt, d.NextAttempt)
+	return err
+}
+
+func (t outboxTx) DeliveryOfInvoice(ctx context.Context, invoice string) (store.Delivery, error) {
+	return scanDelivery(t.tx.QueryRow(ctx, `SELECT `+deliveryCols+` FROM outbox WHERE invoice = $1`, invoice))
+}
+
+func (t outboxTx) Delivery(ctx context.Context, id int64) (store.Delivery, error) {
+	d, err := scanDelivery(t.tx.QueryRow(ctx, `SELECT `+deliveryCols+` FROM outbox WHERE id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = store.ErrNotFound
 	}
-	return out, nil
+	return d, err
+}
+
+func (t outboxTx) Claim(ctx context.Context, id int64, messageID string, at time.Time) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `
+UPDATE outbox
+SET state = 'sending', attempts = attempts + 1, updated_at = $2,
+    message_id = CASE WHEN message_id = '' THEN $3 ELSE message_id END
+WHERE id = $1 AND state = 'pending'`, id, at, messageID)
+	return tag.RowsAffected() == 1, err
+}
+
+func (t outboxTx) Complete(ctx context.Context, id int64, o store.DeliveryOutcome, next, sent time.Time) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `
+UPDATE outbox SET state = $2, last_error = $3, updated_at = $4, next_attempt_at = $5, sent_at = $6
+WHERE id = $1 AND state = 'sending'`, id, string(o.State), o.Error, o.At, next, nullTime(sent))
+	return tag.RowsAffected() == 1, err
+}
+
+func (t outboxTx) Requeue(ctx context.Context, id int64, to []string, at time.Time) error {
+	_, err := t.tx.Exec(ctx, `
+UPDATE outbox SET state = 'pending', attempts = 0, recipients = $2, updated_at = $3, next_attempt_at = $3 WHERE id = $1`,
+		id, addrs(to), at)
+	return err
+}
+
+func (t outboxTx) Cancel(ctx context.Context, id int64, reason string, at time.Time) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `
+UPDATE outbox SET state = 'cancelled', last_error = $2, updated_at = $3 WHERE id = $1 AND state IN ('pending', 'failed')`,
+		id, reason, at)
+	return tag.RowsAffected() == 1, err
 }
 
 // Deliveries implements store.Outbox: entries matching the filter, oldest first.
@@ -128,69 +149,6 @@ func (s *Store) GetDelivery(ctx context.Context, id int64) (store.Delivery, erro
 	return d, nil
 }
 
-func getDeliveryTx(ctx context.Context, tx pgx.Tx, id int64) (store.Delivery, error) {
-	d, err := scanDelivery(tx.QueryRow(ctx, `SELECT `+deliveryCols+` FROM outbox WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = store.ErrNotFound
-	}
-	return d, err
-}
-
-// ClaimDelivery implements store.Outbox: pending → sending, keeping the first Message-ID.
-func (s *Store) ClaimDelivery(ctx context.Context, id int64, messageID string, at time.Time) (store.Delivery, bool, error) {
-	var (
-		d       store.Delivery
-		claimed bool
-	)
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-UPDATE outbox
-SET state = 'sending', attempts = attempts + 1, updated_at = $2,
-    message_id = CASE WHEN message_id = '' THEN $3 ELSE message_id END
-WHERE id = $1 AND state = 'pending'`, id, interval.Norm(at), messageID)
-		if err != nil {
-			return err
-		}
-		claimed = tag.RowsAffected() == 1
-		d, err = getDeliveryTx(ctx, tx, id)
-		return err
-	})
-	if err != nil {
-		return d, false, fmt.Errorf("claim delivery %d: %w", id, err)
-	}
-	return d, claimed, nil
-}
-
-// CompleteDelivery implements store.Outbox.
-func (s *Store) CompleteDelivery(ctx context.Context, id int64, o store.DeliveryOutcome) error {
-	next, isSent, err := store.PlanCompletion(id, o)
-	if err != nil {
-		return err
-	}
-	var sent *time.Time
-	if isSent {
-		t := interval.Norm(o.At)
-		sent = &t
-	}
-	err = s.write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-UPDATE outbox SET state = $2, last_error = $3, updated_at = $4, next_attempt_at = $5, sent_at = $6
-WHERE id = $1 AND state = 'sending'`, id, string(o.State), o.Error, interval.Norm(o.At), interval.Norm(next), sent)
-		if err != nil || tag.RowsAffected() == 1 {
-			return err
-		}
-		d, err := getDeliveryTx(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		return store.NotSending(d)
-	})
-	if err != nil {
-		return fmt.Errorf("complete delivery %d: %w", id, err)
-	}
-	return nil
-}
-
 // ReconcileDeliveries implements store.Outbox: entries sending since before or earlier become
 // unknown.
 func (s *Store) ReconcileDeliveries(ctx context.Context, before time.Time, reason string) ([]store.Delivery, error) {
@@ -208,57 +166,4 @@ RETURNING `+deliveryCols, interval.Norm(before), reason, interval.Norm(s.now()))
 		}
 	}
 	return out, nil
-}
-
-// RetryDelivery implements store.Outbox: failed (or, with force, unknown) → pending.
-func (s *Store) RetryDelivery(ctx context.Context, id int64, force bool, to []string, at time.Time) (store.Delivery, error) {
-	var d store.Delivery
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		cur, err := scanDelivery(tx.QueryRow(ctx, `SELECT `+deliveryCols+` FROM outbox WHERE id = $1 FOR UPDATE`, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return store.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if err := store.CheckRetry(cur, force); err != nil {
-			return err
-		}
-		recipients := cur.To
-		if to != nil {
-			recipients = to
-		}
-		if _, err := tx.Exec(ctx, `
-UPDATE outbox SET state = 'pending', attempts = 0, recipients = $2, updated_at = $3, next_attempt_at = $3 WHERE id = $1`,
-			id, addrs(recipients), interval.Norm(at)); err != nil {
-			return err
-		}
-		d, err = getDeliveryTx(ctx, tx, id)
-		return err
-	})
-	if err != nil {
-		return d, fmt.Errorf("retry delivery %d: %w", id, err)
-	}
-	return d, nil
-}
-
-// CancelDelivery implements store.Outbox: pending or failed → cancelled.
-func (s *Store) CancelDelivery(ctx context.Context, id int64, reason string, at time.Time) error {
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-UPDATE outbox SET state = 'cancelled', last_error = $2, updated_at = $3 WHERE id = $1 AND state IN ('pending', 'failed')`,
-			id, reason, interval.Norm(at))
-		if err != nil || tag.RowsAffected() == 1 {
-			return err
-		}
-		d, err := getDeliveryTx(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		return store.NotCancellable(d)
-	})
-	if err != nil {
-		return fmt.Errorf("cancel delivery %d: %w", id, err)
-	}
-	return nil
 }

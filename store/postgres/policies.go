@@ -2,15 +2,10 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"sort"
 	"time"
 
-	"github.com/govalues/decimal"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/bilean/bilean/billing"
@@ -32,97 +27,34 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// PutPolicies stores policy versions, all or nothing. A policy is matched to its stored versions
-// by effective time: a version with the same effective time (or the same Version, when given)
-// is replaced in place, so re-importing a file is a no-op or a correction; a later effective time
-// adds the next version; an earlier one that matches no version is refused.
-func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
-	for i, p := range ps {
-		if err := store.CheckPolicy(p); err != nil {
-			return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-		}
-	}
-	// Oldest first within a name, so a file listing versions in any order applies cleanly.
-	order := make([]int, len(ps))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		pa, pb := ps[order[a]], ps[order[b]]
-		if pa.Name != pb.Name {
-			return false
-		}
-		return pa.EffectiveFrom.Before(pb.EffectiveFrom)
-	})
-	return s.write(ctx, func(tx pgx.Tx) error {
-		for _, i := range order {
-			p := ps[i]
-			vs, err := versionsTx(ctx, tx, p.Name, true)
-			if err != nil {
-				return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-			}
-			p.EffectiveFrom = store.NormEffective(p.EffectiveFrom)
-			replace := 0
-			for _, v := range vs {
-				if (p.Version != 0 && v.Version == p.Version) || (p.Version == 0 && v.EffectiveFrom.Equal(p.EffectiveFrom)) {
-					replace = v.Version
-				}
-			}
-			switch {
-			case replace != 0:
-				p.Version = replace
-				if err := store.CheckPolicyOrder(vs, p); err != nil {
-					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-				}
-				if err := upsertVersion(ctx, tx, p, s.now()); err != nil {
-					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-				}
-			case p.Version != 0 && p.Version != len(vs)+1:
-				return fmt.Errorf("put policies: policies[%d] (%s): version %d: the next version is %d", i, p.Name, p.Version, len(vs)+1)
-			default:
-				if _, err := addVersionTx(ctx, tx, vs, p, s.now()); err != nil {
-					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-				}
-			}
-		}
-		return nil
-	})
+// PolicyTx implements store.PolicyDriver.
+func (d driver) PolicyTx(ctx context.Context, fn func(store.PolicyTx) error) error {
+	return d.s.write(ctx, func(tx pgx.Tx) error { return fn(policyTx{tx}) })
 }
 
-// addVersionTx appends p as the next version after vs.
-func addVersionTx(ctx context.Context, tx pgx.Tx, vs []billing.Policy, p billing.Policy, now time.Time) (billing.Policy, error) {
-	p.Version = len(vs) + 1
-	p.EffectiveFrom = store.NormEffective(p.EffectiveFrom)
-	if err := store.CheckPolicyOrder(vs, p); err != nil {
-		return p, err
-	}
-	if err := upsertVersion(ctx, tx, p, now); err != nil {
-		return p, err
-	}
-	return p, nil
+// Versions implements store.PolicyDriver.
+func (d driver) Versions(ctx context.Context, name string) ([]billing.Policy, error) {
+	return versionsTx(ctx, d.s.pool, name, false)
 }
 
-// upsertVersion writes one version; an identical one is left alone (no trigger fires, so the
+type policyTx struct{ tx pgx.Tx }
+
+// LockedVersions locks the versions of the named policy until the transaction ends, so two
+// writers adding a version to the same policy take turns; a policy with no version yet is
+// serialised by an advisory lock on its name.
+func (t policyTx) LockedVersions(ctx context.Context, name string) ([]billing.Policy, error) {
+	return versionsTx(ctx, t.tx, name, true)
+}
+
+// UpsertVersion writes one version; an identical one is left alone (no trigger fires, so the
 // prepaid balances stay fresh when a policy file is imported again).
-func upsertVersion(ctx context.Context, tx pgx.Tx, p billing.Policy, now time.Time) error {
-	rules := make([]codec.Rule, len(p.Rules))
-	for j, r := range p.Rules {
-		rules[j] = codec.Rule{Type: r.Type, Spec: r.Spec}
-	}
-	rj, err := json.Marshal(rules)
+func (t policyTx) UpsertVersion(ctx context.Context, p billing.Policy, now time.Time) error {
+	rj, ij, err := store.EncodePolicyJSON(p)
 	if err != nil {
-		return fmt.Errorf("rules: %w", err)
-	}
-	inc := make(map[string]string, len(p.Included))
-	for k, v := range p.Included {
-		inc[k] = v.String()
-	}
-	ij, err := json.Marshal(inc)
-	if err != nil {
-		return fmt.Errorf("included: %w", err)
+		return err
 	}
 	// The fee is compared as text: a correction from 62.0 to 62.00 is a change of what is shown.
-	if _, err := tx.Exec(ctx, `
+	if _, err := t.tx.Exec(ctx, `
 INSERT INTO policy_versions AS v (name, version, effective_from, currency, description, fee, fee_interval, fee_timing,
     included, rules, created_at)
 VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9::jsonb, $10::jsonb, $11)
@@ -135,7 +67,7 @@ WHERE v.effective_from IS DISTINCT FROM excluded.effective_from OR v.currency <>
     OR v.fee_interval <> excluded.fee_interval OR v.fee_timing <> excluded.fee_timing
     OR v.included <> excluded.included OR v.rules <> excluded.rules`,
 		p.Name, p.Version, nullTime(p.EffectiveFrom), p.Currency, p.Description, p.Fee.String(), p.Interval(), p.Timing(),
-		string(ij), string(rj), interval.Norm(now)); err != nil {
+		ij, rj, interval.Norm(now)); err != nil {
 		return fmt.Errorf("version %d: %w", p.Version, err)
 	}
 	return nil
@@ -154,30 +86,8 @@ func collectVersions(rows pgx.Rows) ([]billing.Policy, error) {
 	_, err := pgx.ForEachRow(rows, []any{&p.Name, &p.Version, &eff, &p.Currency, &p.Description, &fee, &p.FeeInterval, &p.FeeTiming, &included, &rules}, func() error {
 		v := p
 		v.EffectiveFrom = fromNull(eff)
-		var err error
-		if v.Fee, err = codec.Decimal(fee, "policy "+v.Name+" fee"); err != nil {
+		if err := store.DecodePolicyJSON(&v, fee, included, rules); err != nil {
 			return err
-		}
-		var inc map[string]string
-		if err := json.Unmarshal([]byte(included), &inc); err != nil {
-			return fmt.Errorf("policy %s version %d: included: %w", v.Name, v.Version, err)
-		}
-		for _, k := range slices.Sorted(maps.Keys(inc)) {
-			d, err := codec.Decimal(inc[k], "policy "+v.Name+" included "+k)
-			if err != nil {
-				return err
-			}
-			if v.Included == nil {
-				v.Included = map[string]decimal.Decimal{}
-			}
-			v.Included[k] = d
-		}
-		var rs []codec.Rule
-		if err := json.Unmarshal([]byte(rules), &rs); err != nil {
-			return fmt.Errorf("policy %s version %d: rules: %w", v.Name, v.Version, err)
-		}
-		for _, r := range rs {
-			v.Rules = append(v.Rules, billing.RuleSpec{Type: r.Type, Spec: r.Spec})
 		}
 		out = append(out, v)
 		return nil
@@ -185,10 +95,8 @@ func collectVersions(rows pgx.Rows) ([]billing.Policy, error) {
 	return out, err
 }
 
-// versionsTx returns the versions of one policy (or all when name is empty), oldest first. With
-// lock, the versions of the named policy are locked until the transaction ends, so two writers
-// adding a version to the same policy take turns; a policy with no version yet is serialised by
-// an advisory lock on its name.
+// versionsTx returns the versions of one policy (or all when name is empty), oldest first; with
+// lock, under the policy's advisory lock (see LockedVersions).
 func versionsTx(ctx context.Context, q querier, name string, lock bool) ([]billing.Policy, error) {
 	if lock {
 		rows, _ := q.Query(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('bilean-policy:' || $1, 0))`, name)
@@ -216,231 +124,17 @@ func (s *Store) Policies(ctx context.Context) (map[string]billing.Policy, error)
 	return out, nil
 }
 
-// PolicyVersions implements store.PolicyVersions.
-func (s *Store) PolicyVersions(ctx context.Context) ([]billing.Policy, error) {
-	vs, err := versionsTx(ctx, s.pool, "", false)
-	if err != nil {
-		return nil, fmt.Errorf("policy versions: %w", err)
-	}
-	return vs, nil
-}
-
-// PolicyHistory implements store.PolicyVersions.
-func (s *Store) PolicyHistory(ctx context.Context, name string) ([]billing.Policy, error) {
-	if name == "" {
-		return nil, fmt.Errorf("policy history: name: required")
-	}
-	vs, err := versionsTx(ctx, s.pool, name, false)
-	if err != nil {
-		return nil, fmt.Errorf("policy history %s: %w", name, err)
-	}
-	if len(vs) == 0 {
-		return nil, fmt.Errorf("policy %s: %w", name, store.ErrNotFound)
-	}
-	return vs, nil
-}
-
-// AddPolicyVersion implements store.PolicyVersions.
-func (s *Store) AddPolicyVersion(ctx context.Context, p billing.Policy) (billing.Policy, error) {
-	if err := store.CheckPolicy(p); err != nil {
-		return p, fmt.Errorf("add policy version %s: %w", p.Name, err)
-	}
-	var out billing.Policy
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		vs, err := versionsTx(ctx, tx, p.Name, true)
-		if err != nil {
-			return err
-		}
-		out, err = addVersionTx(ctx, tx, vs, p, s.now())
-		return err
-	})
-	if err != nil {
-		return p, fmt.Errorf("add policy version %s: %w", p.Name, err)
-	}
-	return out, nil
-}
-
-// changeRules stores the latest version of a policy, changed by fn, as a new version.
-func (s *Store) changeRules(ctx context.Context, name string, effective time.Time, fn func(*billing.Policy) error) (billing.Policy, error) {
-	var out billing.Policy
-	if effective.IsZero() {
-		return out, errors.New("an effective time is required")
-	}
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		vs, err := versionsTx(ctx, tx, name, true)
-		if err != nil {
-			return err
-		}
-		next, err := store.NextPolicyVersion(vs, name, effective, fn)
-		if err != nil {
-			return err
-		}
-		out, err = addVersionTx(ctx, tx, vs, next, s.now())
-		return err
-	})
-	return out, err
-}
-
-// AddRule implements store.PolicyVersions.
-func (s *Store) AddRule(ctx context.Context, name string, rule billing.RuleSpec, effective time.Time) (billing.Policy, error) {
-	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error { return store.PutRule(p, rule) })
-	if err != nil {
-		return p, fmt.Errorf("policy %s: add rule %s: %w", name, rule.Type, err)
-	}
-	return p, nil
-}
-
-// RemoveRule implements store.PolicyVersions.
-func (s *Store) RemoveRule(ctx context.Context, name, ruleType string, effective time.Time) (billing.Policy, error) {
-	// ruleType is a rule key: the type, or meter:<meter name> for a meter rule.
-	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error { return store.DropRule(p, ruleType) })
-	if err != nil {
-		return p, fmt.Errorf("policy %s: remove rule %s: %w", name, ruleType, err)
-	}
-	return p, nil
-}
-
 // --- subscriptions ---------------------------------------------------------------------------------
 
-// lockCustomer takes the customer's row lock (FOR NO KEY UPDATE) for the rest of the transaction,
-// so two changes of one customer's subscriptions take turns; ok is false when it does not exist.
-func lockCustomer(ctx context.Context, tx pgx.Tx, customerID string) (bool, error) {
-	var id string
-	err := tx.QueryRow(ctx, `SELECT id FROM customers WHERE id = $1 FOR NO KEY UPDATE`, customerID).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
+// SubscriptionTx implements store.SubscriptionDriver.
+func (d driver) SubscriptionTx(ctx context.Context, fn func(store.SubscriptionTx) error) error {
+	return d.s.write(ctx, func(tx pgx.Tx) error { return fn(subscriptionTx{tx}) })
 }
 
-// endInForce ends the customer's subscription in force at `at` at that second; ok is false when
-// none is in force. A subscription starting at `at` never applied: it is deleted, unless billed.
-func endInForce(ctx context.Context, tx pgx.Tx, customerID string, at time.Time) (billing.Subscription, bool, error) {
-	var sub billing.Subscription
-	var start time.Time
-	var end *time.Time
-	err := tx.QueryRow(ctx, `
-SELECT id, customer_id, policy, start_at, end_at FROM subscriptions
-WHERE customer_id = $1 AND start_at <= $2 AND (end_at IS NULL OR end_at > $2)
-ORDER BY start_at DESC, id DESC LIMIT 1`, customerID, at).Scan(&sub.ID, &sub.CustomerID, &sub.Policy, &start, &end)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sub, false, nil
-	}
-	if err != nil {
-		return sub, false, err
-	}
-	sub.Start = utc(start)
-	if !at.After(sub.Start) {
-		var billed bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM billed_ranges AS b JOIN resources AS r ON r.key = b.resource_key
-WHERE r.customer_id = $1 AND r.resource_id = $2 AND b.live)`, customerID, sub.ResourceID()).Scan(&billed); err != nil {
-			return sub, false, err
-		}
-		if billed {
-			return sub, false, fmt.Errorf("subscription %d starts at %s and is already billed: end it later or void its invoice", sub.ID, store.FormatTime(sub.Start))
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM subscriptions WHERE id = $1`, sub.ID); err != nil {
-			return sub, false, err
-		}
-		sub.End = sub.Start
-		return sub, true, nil
-	}
-	if _, err := tx.Exec(ctx, `UPDATE subscriptions SET end_at = $1 WHERE id = $2`, at, sub.ID); err != nil {
-		return sub, false, err
-	}
-	sub.End = at
-	return sub, true, nil
-}
-
-// ChangeSubscription implements store.SubscriptionChanges.
-func (s *Store) ChangeSubscription(ctx context.Context, customerID, policy string, at time.Time) (billing.Subscription, error) {
-	at = interval.Norm(at)
-	sub := billing.Subscription{CustomerID: customerID, Policy: policy, Start: at}
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM policy_versions WHERE name = $1)`, policy).Scan(&exists); err != nil {
-			return err
-		}
-		if !exists {
-			return fmt.Errorf("policy %s: %w", policy, store.ErrNotFound)
-		}
-		ok, err := lockCustomer(ctx, tx, customerID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("customer %s: %w", customerID, store.ErrNotFound)
-		}
-		if _, _, err := endInForce(ctx, tx, customerID, at); err != nil {
-			return err
-		}
-		// A later subscription would overlap the new open one: end the new one where it starts.
-		var later *time.Time
-		if err := tx.QueryRow(ctx, `SELECT min(start_at) FROM subscriptions WHERE customer_id = $1 AND start_at > $2`,
-			customerID, at).Scan(&later); err != nil {
-			return err
-		}
-		sub.End = fromNull(later)
-		return tx.QueryRow(ctx, `INSERT INTO subscriptions (customer_id, policy, start_at, end_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-			customerID, policy, at, nullTime(sub.End)).Scan(&sub.ID)
-	})
-	if err != nil {
-		return sub, fmt.Errorf("change subscription of %s to %s at %s: %w", customerID, policy, store.FormatTime(at), err)
-	}
-	return sub, nil
-}
-
-// CancelSubscription implements store.SubscriptionChanges.
-func (s *Store) CancelSubscription(ctx context.Context, customerID string, at time.Time) (billing.Subscription, error) {
-	at = interval.Norm(at)
-	var sub billing.Subscription
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		if _, err := lockCustomer(ctx, tx, customerID); err != nil {
-			return err
-		}
-		var ok bool
-		var err error
-		sub, ok, err = endInForce(ctx, tx, customerID, at)
-		if err == nil && !ok {
-			err = fmt.Errorf("no subscription in force: %w", store.ErrNotFound)
-		}
-		return err
-	})
-	if err != nil {
-		return sub, fmt.Errorf("cancel subscription of %s at %s: %w", customerID, store.FormatTime(at), err)
-	}
-	return sub, nil
-}
-
-// SubscriptionRanges implements store.SubscriptionChanges: one query, a range scan of the
-// (customer_id, resource_id) index over the "subscription/" pseudo-resources.
-func (s *Store) SubscriptionRanges(ctx context.Context, customerIDs []string) (map[string]store.BilledSets, error) {
-	byCustomer, err := s.pseudoRanges(ctx, customerIDs, "subscription/", "subscription0")
-	out := map[string]store.BilledSets{}
-	for _, m := range byCustomer {
-		for id, b := range m {
-			out[id] = b // subscription ids are unique across customers
-		}
-	}
-	return out, err
-}
-
-// MeterRanges implements store.Feed, over the "meter/" pseudo-resources.
-func (s *Store) MeterRanges(ctx context.Context, customerIDs []string) (map[string]map[string]store.BilledSets, error) {
-	return s.pseudoRanges(ctx, customerIDs, "meter/", "meter0")
-}
-
-// pseudoRanges returns, by customer and resource id, the live billed ranges of the customers'
-// resources whose ids are in [lo, hi): a range scan of the (customer_id, resource_id) index.
-func (s *Store) pseudoRanges(ctx context.Context, customerIDs []string, lo, hi string) (map[string]map[string]store.BilledSets, error) {
-	out := map[string]map[string]store.BilledSets{}
-	if len(customerIDs) == 0 {
-		return out, nil
-	}
-	type acc struct{ charged, credited []interval.Range }
-	type key struct{ customer, id string }
-	raw := map[key]*acc{}
-	rows, _ := s.pool.Query(ctx, `
+// LiveRanges implements store.SubscriptionDriver: a range scan of the (customer_id,
+// resource_id) index.
+func (d driver) LiveRanges(ctx context.Context, customerIDs []string, lo, hi string, fn func(string, string, invoice.RangeKind, interval.Range)) error {
+	rows, _ := d.s.pool.Query(ctx, `
 SELECT r.customer_id, r.resource_id, b.kind, lower(b.during), upper(b.during)
 FROM resources AS r JOIN billed_ranges AS b ON b.resource_key = r.key AND b.live
 WHERE r.customer_id = ANY($1) AND r.resource_id >= $2 AND r.resource_id < $3`, customerIDs, lo, hi)
@@ -450,29 +144,74 @@ WHERE r.customer_id = ANY($1) AND r.resource_id >= $2 AND r.resource_id < $3`, c
 		start, end time.Time
 	)
 	_, err := pgx.ForEachRow(rows, []any{&cust, &id, &kind, &start, &end}, func() error {
-		a := raw[key{cust, id}]
-		if a == nil {
-			a = &acc{}
-			raw[key{cust, id}] = a
-		}
-		r := interval.Range{Start: utc(start), End: utc(end)}
-		if kindName(kind) == invoice.Credited {
-			a.credited = append(a.credited, r)
-		} else {
-			a.charged = append(a.charged, r)
-		}
+		fn(cust, id, kindName(kind), interval.Range{Start: utc(start), End: utc(end)})
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("billed ranges of %s*: %w", lo, err)
+	return err
+}
+
+type subscriptionTx struct{ tx pgx.Tx }
+
+func (t subscriptionTx) PolicyExists(ctx context.Context, name string) (bool, error) {
+	var exists bool
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM policy_versions WHERE name = $1)`, name).Scan(&exists)
+	return exists, err
+}
+
+// LockCustomer takes the customer's row lock (FOR NO KEY UPDATE) for the rest of the transaction.
+func (t subscriptionTx) LockCustomer(ctx context.Context, customerID string) (bool, error) {
+	var id string
+	err := t.tx.QueryRow(ctx, `SELECT id FROM customers WHERE id = $1 FOR NO KEY UPDATE`, customerID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
 	}
-	for k, a := range raw {
-		if out[k.customer] == nil {
-			out[k.customer] = map[string]store.BilledSets{}
-		}
-		out[k.customer][k.id] = store.BilledSets{Charged: interval.NewSet(a.charged...), Credited: interval.NewSet(a.credited...)}
+	return err == nil, err
+}
+
+func (t subscriptionTx) InForce(ctx context.Context, customerID string, at time.Time) (billing.Subscription, bool, error) {
+	var sub billing.Subscription
+	var start time.Time
+	var end *time.Time
+	err := t.tx.QueryRow(ctx, `
+SELECT id, customer_id, policy, start_at, end_at FROM subscriptions
+WHERE customer_id = $1 AND start_at <= $2 AND (end_at IS NULL OR end_at > $2)
+ORDER BY start_at DESC, id DESC LIMIT 1`, customerID, at).Scan(&sub.ID, &sub.CustomerID, &sub.Policy, &start, &end)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sub, false, nil
 	}
-	return out, nil
+	sub.Start = utc(start)
+	return sub, err == nil, err
+}
+
+func (t subscriptionTx) Billed(ctx context.Context, customerID, resourceID string) (bool, error) {
+	var billed bool
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM billed_ranges AS b JOIN resources AS r ON r.key = b.resource_key
+WHERE r.customer_id = $1 AND r.resource_id = $2 AND b.live)`, customerID, resourceID).Scan(&billed)
+	return billed, err
+}
+
+func (t subscriptionTx) DeleteSubscription(ctx context.Context, id int64) error {
+	_, err := t.tx.Exec(ctx, `DELETE FROM subscriptions WHERE id = $1`, id)
+	return err
+}
+
+func (t subscriptionTx) EndSubscription(ctx context.Context, id int64, at time.Time) error {
+	_, err := t.tx.Exec(ctx, `UPDATE subscriptions SET end_at = $1 WHERE id = $2`, at, id)
+	return err
+}
+
+func (t subscriptionTx) NextStart(ctx context.Context, customerID string, after time.Time) (time.Time, error) {
+	var later *time.Time
+	err := t.tx.QueryRow(ctx, `SELECT min(start_at) FROM subscriptions WHERE customer_id = $1 AND start_at > $2`,
+		customerID, after).Scan(&later)
+	return fromNull(later), err
+}
+
+func (t subscriptionTx) InsertSubscription(ctx context.Context, sub billing.Subscription) (int64, error) {
+	var id int64
+	err := t.tx.QueryRow(ctx, `INSERT INTO subscriptions (customer_id, policy, start_at, end_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+		sub.CustomerID, sub.Policy, sub.Start, nullTime(sub.End)).Scan(&id)
+	return id, err
 }
 
 // --- discounts -------------------------------------------------------------------------------------
@@ -570,79 +309,6 @@ ORDER BY customer_id, id`, customerIDs, r.Start, r.End)
 
 // --- credit notes ----------------------------------------------------------------------------------
 
-// issueCreditNoteTx issues the credit note of invoice id (already void, or voided earlier in tx)
-// and links it from the invoice. The credit-note series counter is bumped here, so it stays
-// locked until the commit and a rolled-back transaction leaves no gap.
-func issueCreditNoteTx(ctx context.Context, tx pgx.Tx, id int64, reason string, n store.CreditNoteNumbering, now time.Time) (*invoice.CreditNote, error) {
-	if n.Series == "" || n.Format == nil {
-		return nil, errors.New("credit note numbering: Series and Format are required")
-	}
-	inv, err := scanInvoice(tx.QueryRow(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE id = $1`, id))
-	if err != nil {
-		return nil, err
-	}
-	if inv.CreditNote != "" {
-		return nil, fmt.Errorf("invoice %s already has credit note %s", inv.Number, inv.CreditNote)
-	}
-	var seq int64
-	if err := tx.QueryRow(ctx, `
-INSERT INTO invoice_series AS s (series, last) VALUES ($1, 1)
-ON CONFLICT (series) DO UPDATE SET last = s.last + 1
-RETURNING last`, n.Series).Scan(&seq); err != nil {
-		return nil, fmt.Errorf("credit note series %s: %w", n.Series, err)
-	}
-	cn := invoice.NewCreditNote(&inv, reason)
-	cn.Number = n.Format(n.Series, seq)
-	cn.IssuedAt = interval.Norm(now)
-	if cn.Number == "" {
-		return nil, fmt.Errorf("credit note series %s: Format returned an empty number for %d", n.Series, seq)
-	}
-	var b pgx.Batch
-	b.Queue(`
-INSERT INTO credit_notes (number, invoice_id, customer_id, issued_at, subtotal, tax_rate, tax, total, reason)
-VALUES ($1, $2, $3, $4, $5::numeric, $6::numeric, $7::numeric, $8::numeric, $9) RETURNING id`,
-		cn.Number, id, cn.CustomerID, cn.IssuedAt, cn.Subtotal.String(), cn.TaxRate.String(), cn.Tax.String(), cn.Total.String(), reason).
-		QueryRow(func(row pgx.Row) error { return row.Scan(&cn.ID) })
-	b.Queue(`UPDATE invoices SET credit_note = $1 WHERE id = $2`, cn.Number, id)
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		if pgConstraint(err) == "credit_notes_number_key" {
-			return nil, fmt.Errorf("credit note %s: the number is already used (series %s, sequence %d): %w", cn.Number, n.Series, seq, err)
-		}
-		return nil, fmt.Errorf("credit note %s: %w", cn.Number, err)
-	}
-	return &cn, nil
-}
-
-// IssueCreditNote implements store.CreditNotes.
-func (s *Store) IssueCreditNote(ctx context.Context, number, reason string, n store.CreditNoteNumbering) (*invoice.CreditNote, error) {
-	var cn *invoice.CreditNote
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		var id int64
-		var status, existing string
-		err := tx.QueryRow(ctx, `SELECT id, status, credit_note FROM invoices WHERE number = $1 FOR UPDATE`, number).Scan(&id, &status, &existing)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return store.ErrNotFound
-		case err != nil:
-			return err
-		case existing != "":
-			return fmt.Errorf("already cancelled by credit note %s", existing)
-		case status == string(invoice.Issued):
-			if err := voidTx(ctx, tx, id, reason, ""); err != nil {
-				return err
-			}
-		case status != string(invoice.Void):
-			return fmt.Errorf("invoice is %s: only an issued or void invoice gets a credit note", status)
-		}
-		cn, err = issueCreditNoteTx(ctx, tx, id, reason, n, s.now())
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("credit note for invoice %s: %w", number, err)
-	}
-	return cn, nil
-}
-
 const creditNoteCols = `c.id, c.number, i.number, c.customer_id, i.customer_name, i.currency, i.period_start, i.period_end,
     c.issued_at, c.subtotal::text, c.tax_rate::text, c.tax::text, c.total::text, c.reason, i.replaced_by`
 
@@ -657,12 +323,7 @@ func scanCreditNote(row pgx.Row) (invoice.CreditNote, error) {
 	}
 	cn.Period = interval.Range{Start: utc(ps), End: utc(pe)}
 	cn.IssuedAt = utc(issued)
-	for i, d := range []*decimal.Decimal{&cn.Subtotal, &cn.TaxRate, &cn.Tax, &cn.Total} {
-		if *d, err = codec.Decimal(m[i], "credit note "+cn.Number); err != nil {
-			return cn, err
-		}
-	}
-	return cn, nil
+	return cn, store.DecodeCreditNoteMoney(&cn, m)
 }
 
 // GetCreditNote implements store.CreditNotes.

@@ -50,7 +50,8 @@ var migrations embed.FS
 
 // Store is the PostgreSQL implementation of store.Store. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	store.Logic // the shared transaction logic, over driver (invoicetx.go and the others)
+	pool        *pgxpool.Pool
 	// now is the clock used for issue and run times; tests may replace it.
 	now func() time.Time
 	// retryFor bounds the retries of a finalize that failed on a lock timeout (lockRetryWindow).
@@ -146,6 +147,7 @@ func OpenWith(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: connect to %s: %w", where, err)
 	}
 	s := &Store{pool: pool, now: time.Now, retryFor: lockRetryWindow(cfg.ConnConfig.RuntimeParams)}
+	s.Logic = store.Logic{Driver: driver{s}}
 	return s, nil
 }
 

@@ -14,25 +14,6 @@ import (
 	"github.com/bilean/bilean/store/codec"
 )
 
-// refusal is the store refusing one entry of the caller's input. Its text is the usual
-// "records[i] (…): reason"; ImportRefusal gives an importer the index, the input field at fault
-// ("" when no one field is) and the reason, so that it can name the line of its file.
-type refusal struct {
-	index  int
-	field  string
-	what   string // e.g. "records[3] (resource vm-1)"
-	reason string
-}
-
-func refuse(index int, field, what, reason string) *refusal {
-	return &refusal{index: index, field: field, what: what, reason: reason}
-}
-
-func (e *refusal) Error() string { return e.what + ": " + e.reason }
-
-// ImportRefusal returns the refused entry's index in the caller's input, the field and the reason.
-func (e *refusal) ImportRefusal() (int, string, string) { return e.index, e.field, e.reason }
-
 // AddRecords stores trigger records in one transaction, creating resources as needed. A record
 // is identified by (customer, resource id, start); storing one that exists replaces its end,
 // attributes and source, bumps its version and unsettles it when its end or attributes changed,
@@ -51,7 +32,7 @@ func (s *Store) AddRecords(ctx context.Context, rs []billing.Record) error {
 	}
 	for i, r := range rs {
 		if err := store.CheckRecord(r); err != nil {
-			return fmt.Errorf("add records: %w", refuse(i, "", fmt.Sprintf("records[%d] (customer %s resource %s)", i, r.CustomerID, r.ResourceID), err.Error()))
+			return fmt.Errorf("add records: %w", store.Refuse(i, "", fmt.Sprintf("records[%d] (customer %s resource %s)", i, r.CustomerID, r.ResourceID), err.Error()))
 		}
 	}
 	err := s.write(ctx, func(tx pgx.Tx) error {
@@ -111,7 +92,7 @@ func (s *Store) AddRecordStream(ctx context.Context, stream func(add func([]bill
 			}
 			for i, r := range rs {
 				if err := store.CheckRecord(r); err != nil {
-					return refuse(offset+i, "", fmt.Sprintf("records[%d] (customer %s resource %s)", offset+i, r.CustomerID, r.ResourceID), err.Error())
+					return store.Refuse(offset+i, "", fmt.Sprintf("records[%d] (customer %s resource %s)", offset+i, r.CustomerID, r.ResourceID), err.Error())
 				}
 			}
 			if err := wait(); err != nil {
@@ -182,7 +163,7 @@ func (w *recordWriter) add(ctx context.Context, rs []billing.Record, offset int)
 	}
 	for i, r := range rs {
 		if !known[r.CustomerID] {
-			return refuse(offset+i, "customer_id", fmt.Sprintf("records[%d] (resource %s)", offset+i, r.ResourceID),
+			return store.Refuse(offset+i, "customer_id", fmt.Sprintf("records[%d] (resource %s)", offset+i, r.ResourceID),
 				fmt.Sprintf("customer %q is unknown", r.CustomerID))
 		}
 	}

@@ -270,10 +270,9 @@ FROM json_each(?) AS c JOIN balance_freeze AS f ON f.customer_id = c.value`, ids
 
 // PutFreeze implements store.Balances.
 func (s *Store) PutFreeze(ctx context.Context, f store.Freeze) error {
-	switch f.State {
-	case store.FreezeNone, store.FreezeWarned, store.FreezeDepleted, store.FreezeFrozen:
-	default:
-		return fmt.Errorf("put freeze %s: state %q: want warned, depleted or frozen", f.CustomerID, f.State)
+	status, err := store.PlanFreeze(f)
+	if err != nil {
+		return err
 	}
 	servers := f.Servers
 	if servers == nil {
@@ -282,10 +281,6 @@ func (s *Store) PutFreeze(ctx context.Context, f store.Freeze) error {
 	sj, err := json.Marshal(servers)
 	if err != nil {
 		return fmt.Errorf("put freeze %s: %w", f.CustomerID, err)
-	}
-	status := billing.Active
-	if f.State == store.FreezeFrozen && !f.DryRun {
-		status = billing.Frozen
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		if f.State == store.FreezeNone {

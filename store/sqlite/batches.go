@@ -24,125 +24,117 @@ func fromNullMs(v sql.NullInt64) time.Time {
 	return time.UnixMilli(v.Int64).UTC()
 }
 
-// OpenSharedRun implements store.Batches. The embedded store's write transactions are
-// serialised, so checking for an open run and creating one cannot interleave.
-func (s *Store) OpenSharedRun(ctx context.Context, key string, r store.Run, customerIDs []string, size int) (store.Run, bool, error) {
-	if key == "" || r.ID == "" {
-		return store.Run{}, false, errors.New("open shared run: key and id are required")
-	}
-	if size < 1 {
-		size = 500
-	}
-	if r.StartedAt.IsZero() {
-		r.StartedAt = s.now()
-	}
-	r.Status = "running"
-	var (
-		out     store.Run
-		created bool
-	)
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var start, end, started int64
-		var finished sql.NullInt64
-		err := tx.QueryRowContext(ctx, `
+// BatchTx implements store.BatchDriver.
+func (d driver) BatchTx(ctx context.Context, fn func(store.BatchTx) error) error {
+	return d.s.write(ctx, func(tx *sql.Tx) error { return fn(batchTx{tx, d.s.now}) })
+}
+
+type batchTx struct {
+	tx  *sql.Tx
+	now func() time.Time
+}
+
+// LockRunKey does nothing: the embedded store's write transactions are serialised, so
+// checking for an open run and creating one cannot interleave.
+func (t batchTx) LockRunKey(context.Context, string) error { return nil }
+
+func (t batchTx) OpenRun(ctx context.Context, key string) (store.Run, bool, error) {
+	var out store.Run
+	var start, end, started int64
+	var finished sql.NullInt64
+	err := t.tx.QueryRowContext(ctx, `
 SELECT id, mode, period_start, period_end, started_at, finished_at, status, summary FROM runs
 WHERE key = ? AND status = 'running'`, key).Scan(&out.ID, &out.Mode, &start, &end, &started, &finished, &out.Status, &out.Summary)
-		if err == nil {
-			out.Period = interval.Range{Start: fromSec(start), End: fromSec(end)}
-			out.StartedAt, out.FinishedAt = fromSec(started), fromNullSec(finished)
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `
+	if errors.Is(err, sql.ErrNoRows) {
+		return out, false, nil
+	}
+	if err != nil {
+		return out, false, err
+	}
+	out.Period = interval.Range{Start: fromSec(start), End: fromSec(end)}
+	out.StartedAt, out.FinishedAt = fromSec(started), fromNullSec(finished)
+	return out, true, nil
+}
+
+func (t batchTx) InsertRun(ctx context.Context, key string, r store.Run, batches [][]string) error {
+	if _, err := t.tx.ExecContext(ctx, `
 INSERT INTO runs (id, mode, period_start, period_end, started_at, status, summary, key) VALUES (?, ?, ?, ?, ?, 'running', '', ?)`,
-			r.ID, r.Mode, sec(r.Period.Start), sec(r.Period.End), sec(r.StartedAt), key); err != nil {
-			return err
-		}
-		st, err := tx.PrepareContext(ctx, `INSERT INTO run_batches (run_id, n, customers, size) VALUES (?, ?, ?, ?)`)
+		r.ID, r.Mode, sec(r.Period.Start), sec(r.Period.End), sec(r.StartedAt), key); err != nil {
+		return err
+	}
+	st, err := t.tx.PrepareContext(ctx, `INSERT INTO run_batches (run_id, n, customers, size) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for n, part := range batches {
+		b, err := json.Marshal(part)
 		if err != nil {
 			return err
 		}
-		defer st.Close()
-		for n := 0; n*size < len(customerIDs); n++ {
-			part := customerIDs[n*size : min((n+1)*size, len(customerIDs))]
-			b, err := json.Marshal(part)
-			if err != nil {
-				return err
-			}
-			if _, err := st.ExecContext(ctx, r.ID, n, string(b), len(part)); err != nil {
-				return err
-			}
+		if _, err := st.ExecContext(ctx, r.ID, n, string(b), len(part)); err != nil {
+			return err
 		}
-		out, created = r, true
-		return nil
-	})
-	if err != nil {
-		return store.Run{}, false, fmt.Errorf("open shared run %s: %w", key, err)
 	}
-	return out, created, nil
+	return nil
 }
 
-// ClaimBatch implements store.Batches.
-func (s *Store) ClaimBatch(ctx context.Context, runID, worker string, staleAfter time.Duration) (*store.Batch, bool, error) {
+func (t batchTx) ClaimNext(ctx context.Context, runID, worker string, staleAfter time.Duration) (*store.Batch, error) {
+	now := t.now()
 	var (
-		b    *store.Batch
-		wait bool
+		n, attempts int
+		customers   string
 	)
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		now := s.now()
-		var (
-			n, attempts int
-			customers   string
-		)
-		err := tx.QueryRowContext(ctx, `
+	err := t.tx.QueryRowContext(ctx, `
 SELECT n, customers, attempts FROM run_batches
 WHERE run_id = ? AND (status = 'pending' OR (status = 'claimed' AND heartbeat_at < ?))
 ORDER BY status = 'claimed', n
 LIMIT 1`, runID, ms(now.Add(-staleAfter))).Scan(&n, &customers, &attempts)
-		switch {
-		case err == nil:
-			var ids []string
-			if err := json.Unmarshal([]byte(customers), &ids); err != nil {
-				return fmt.Errorf("batch %d: customers: %w", n, err)
-			}
-			if _, err := tx.ExecContext(ctx, `
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	var ids []string
+	if err := json.Unmarshal([]byte(customers), &ids); err != nil {
+		return nil, fmt.Errorf("batch %d: customers: %w", n, err)
+	}
+	if _, err := t.tx.ExecContext(ctx, `
 UPDATE run_batches SET status = 'claimed', worker = ?, attempts = attempts + 1, claimed_at = ?, heartbeat_at = ?
 WHERE run_id = ? AND n = ?`, worker, ms(now), ms(now), runID, n); err != nil {
-				return err
-			}
-			b = &store.Batch{RunID: runID, N: n, CustomerIDs: ids, Worker: worker, Attempts: attempts + 1}
-			return nil
-		case !errors.Is(err, sql.ErrNoRows):
-			return err
-		}
-		var open int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM run_batches WHERE run_id = ? AND status <> 'done'`, runID).Scan(&open); err != nil {
-			return err
-		}
-		if open > 0 {
-			wait = true
-			return nil
-		}
-		return s.finishRunIfDone(ctx, tx, runID)
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("claim batch of run %s: %w", runID, err)
+		return nil, err
 	}
-	return b, wait, nil
+	return &store.Batch{RunID: runID, N: n, CustomerIDs: ids, Worker: worker, Attempts: attempts + 1}, nil
 }
 
-// finishRunIfDone marks the run done with a summary summed over its batches when no batch is
-// left open.
-func (s *Store) finishRunIfDone(ctx context.Context, tx *sql.Tx, runID string) error {
-	_, err := tx.ExecContext(ctx, `
+func (t batchTx) OpenBatches(ctx context.Context, runID string) (int, error) {
+	var open int
+	err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM run_batches WHERE run_id = ? AND status <> 'done'`, runID).Scan(&open)
+	return open, err
+}
+
+func (t batchTx) MarkBatchDone(ctx context.Context, runID string, n int, worker string, res store.BatchResult) (bool, error) {
+	now := t.now()
+	r, err := t.tx.ExecContext(ctx, `
+UPDATE run_batches SET status = 'done', finished_at = ?, heartbeat_at = ?, invoices = ?, skipped = ?, failed = ?
+WHERE run_id = ? AND n = ? AND worker = ? AND status = 'claimed'`,
+		ms(now), ms(now), res.Invoices, res.Skipped, res.Failed, runID, n, worker)
+	if err != nil {
+		return false, err
+	}
+	k, err := r.RowsAffected()
+	return err == nil && k > 0, nil
+}
+
+func (t batchTx) FinishRunIfDone(ctx context.Context, runID string) error {
+	_, err := t.tx.ExecContext(ctx, `
 UPDATE runs SET status = 'done', finished_at = ?1, summary = (
     SELECT json_object('customers', coalesce(sum(size), 0), 'invoices', coalesce(sum(invoices), 0),
                        'skipped', coalesce(sum(skipped), 0), 'failed', coalesce(sum(failed), 0))
     FROM run_batches WHERE run_id = ?2)
 WHERE id = ?2 AND status = 'running'
-  AND NOT EXISTS (SELECT 1 FROM run_batches WHERE run_id = ?2 AND status <> 'done')`, sec(s.now()), runID)
+  AND NOT EXISTS (SELECT 1 FROM run_batches WHERE run_id = ?2 AND status <> 'done')`, sec(t.now()), runID)
 	return err
 }
 
@@ -164,28 +156,6 @@ UPDATE run_batches SET heartbeat_at = ? WHERE run_id = ? AND n = ? AND worker = 
 	}
 	if affected == 0 {
 		return fmt.Errorf("heartbeat batch %d of run %s: %w", n, runID, store.ErrLostClaim)
-	}
-	return nil
-}
-
-// FinishBatch implements store.Batches; the last batch to finish marks the run done.
-func (s *Store) FinishBatch(ctx context.Context, runID string, n int, worker string, res store.BatchResult) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		now := s.now()
-		r, err := tx.ExecContext(ctx, `
-UPDATE run_batches SET status = 'done', finished_at = ?, heartbeat_at = ?, invoices = ?, skipped = ?, failed = ?
-WHERE run_id = ? AND n = ? AND worker = ? AND status = 'claimed'`,
-			ms(now), ms(now), res.Invoices, res.Skipped, res.Failed, runID, n, worker)
-		if err != nil {
-			return err
-		}
-		if k, err := r.RowsAffected(); err != nil || k == 0 {
-			return store.ErrLostClaim
-		}
-		return s.finishRunIfDone(ctx, tx, runID)
-	})
-	if err != nil {
-		return fmt.Errorf("finish batch %d of run %s: %w", n, runID, err)
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 func (s *Store) PutCustomers(ctx context.Context, cs []billing.Customer) error {
 	for i, c := range cs {
 		if err := c.Validate(); err != nil {
-			return fmt.Errorf("put customers: %w", refuse(i, "", fmt.Sprintf("customers[%d] (id %q)", i, c.ID), err.Error()))
+			return fmt.Errorf("put customers: %w", store.Refuse(i, "", fmt.Sprintf("customers[%d] (id %q)", i, c.ID), err.Error()))
 		}
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
@@ -196,7 +196,7 @@ INSERT INTO subscriptions (customer_id, policy, start_at, end_at) VALUES (?, ?, 
 				return fmt.Errorf("add subscriptions: subscriptions[%d]: %w", i, err)
 			}
 			if !ok {
-				return fmt.Errorf("add subscriptions: %w", refuse(i, "customer_id", fmt.Sprintf("subscriptions[%d]", i),
+				return fmt.Errorf("add subscriptions: %w", store.Refuse(i, "customer_id", fmt.Sprintf("subscriptions[%d]", i),
 					fmt.Sprintf("customer %q is unknown", sub.CustomerID)))
 			}
 			if err := st.QueryRowContext(ctx, sub.CustomerID, sub.Policy, sec(sub.Start), nullSec(sub.End)).Scan(&sub.ID); err != nil {
@@ -279,7 +279,7 @@ SELECT amount, currency, received_at FROM payments WHERE customer_id = ? AND ref
 			if err != nil {
 				return fmt.Errorf("add payments: payments[%d]: %w", i, err)
 			}
-			if err := paymentRefusal(i, p, cur); err != nil {
+			if err := store.PaymentRefusal(i, p, cur); err != nil {
 				return fmt.Errorf("add payments: %w", err)
 			}
 			at := interval.Norm(p.ReceivedAt)
@@ -301,7 +301,7 @@ SELECT amount, currency, received_at FROM payments WHERE customer_id = ? AND ref
 				return fmt.Errorf("add payments: payments[%d]: %w", i, err)
 			}
 			if old.Cmp(p.Amount) != 0 || currency != p.Currency || received != sec(at) {
-				return fmt.Errorf("add payments: %w", refuse(i, "reference", fmt.Sprintf("payments[%d] (customer %s)", i, p.CustomerID),
+				return fmt.Errorf("add payments: %w", store.Refuse(i, "reference", fmt.Sprintf("payments[%d] (customer %s)", i, p.CustomerID),
 					fmt.Sprintf("reference %q is already stored as %s %s received %s, not %s %s received %s",
 						p.Reference, amount, currency, fromSec(received).Format("2006-01-02T15:04:05Z"),
 						dec(p.Amount), p.Currency, at.Format("2006-01-02T15:04:05Z"))))
@@ -341,17 +341,4 @@ ORDER BY p.customer_id, p.received_at, p.id`, idsJSON(customerIDs), sec(r.Start)
 		return nil, fmt.Errorf("payments: %w", err)
 	}
 	return out, nil
-}
-
-// paymentRefusal refuses payments[i] when its customer is unknown (currency "") or bills in
-// another currency than the payment's.
-func paymentRefusal(i int, p billing.Payment, currency string) error {
-	switch {
-	case currency == "":
-		return refuse(i, "customer_id", fmt.Sprintf("payments[%d]", i), fmt.Sprintf("customer %q is unknown", p.CustomerID))
-	case currency != p.Currency:
-		return refuse(i, "currency", fmt.Sprintf("payments[%d] (customer %s)", i, p.CustomerID),
-			fmt.Sprintf("payment in %s, but customer %q is billed in %s", p.Currency, p.CustomerID, currency))
-	}
-	return nil
 }

@@ -20,37 +20,144 @@ import (
 
 var _ store.Events = (*Store)(nil)
 
-// RecordEvents implements store.Events in one write transaction.
-func (s *Store) RecordEvents(ctx context.Context, b store.EventBatch) (store.EventResult, error) {
-	var res store.EventResult
-	// Both backends refuse the same events, before writing anything (store.CheckEvent).
-	if err := store.CheckEvents(b.Events); err != nil {
-		return res, fmt.Errorf("record events: %w", err)
-	}
-	received := b.ReceivedAt
-	if received.IsZero() {
-		received = s.now()
-	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res = store.EventResult{}
-		// The balance triggers on usage_records stand aside for this transaction; each customer
-		// whose records changed is marked once at the end instead of once per record.
+// EventTx implements store.EventDriver. The balance triggers on usage_records stand aside for
+// the transaction; each customer whose records changed is marked once at the end (Done) instead
+// of once per record.
+func (d driver) EventTx(ctx context.Context, fn func(store.EventTx) error) error {
+	return d.s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO balance_burn_pause (one) VALUES (1)`); err != nil {
 			return fmt.Errorf("pause balance triggers: %w", err)
 		}
-		if err := recordEventsTx(ctx, tx, b, received.Unix(), &res); err != nil {
-			return err
-		}
-		if err := bumpBurnMarks(ctx, tx, res.Customers); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM balance_burn_pause`)
-		return err
+		return fn(eventTx{tx})
 	})
-	if err != nil {
-		return store.EventResult{}, fmt.Errorf("record events: %w", err)
+}
+
+type eventTx struct{ tx *sql.Tx }
+
+func (t eventTx) Quarantine(ctx context.Context, qs []store.QuarantinedMessage, received time.Time, res *store.EventResult) error {
+	return quarantineTx(ctx, t.tx, qs, received.Unix(), res)
+}
+
+// LockResources does nothing: the one writer at a time makes batches take turns.
+func (t eventTx) LockResources(context.Context, []string) error { return nil }
+
+func (t eventTx) LoadEvents(ctx context.Context, ids []string) ([]derive.Event, error) {
+	return loadEvents(ctx, t.tx, ids)
+}
+
+func (t eventTx) KnownCustomers(ctx context.Context, ids []string) (map[string]bool, error) {
+	known := map[string]bool{}
+	rows, err := t.tx.QueryContext(ctx, `SELECT id FROM customers WHERE id IN (SELECT value FROM json_each(?))`, idsJSON(ids))
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		known[id] = true
+		return nil
+	})
+	return known, err
+}
+
+func (t eventTx) CreateCustomers(ctx context.Context, tpl billing.Customer, create map[string]bool) ([]string, error) {
+	ids := make([]string, 0, len(create))
+	for id := range create {
+		ids = append(ids, id)
 	}
-	return res, nil
+	sort.Strings(ids)
+	var created []string
+	for _, id := range ids {
+		c := tpl
+		c.ID = id
+		if c.Status == "" {
+			c.Status = billing.Active
+		}
+		contacts, _ := json.Marshal(c.Contacts)
+		if contacts == nil || string(contacts) == "null" {
+			contacts = []byte("[]")
+		}
+		r, err := t.tx.ExecContext(ctx, `
+INSERT INTO customers (id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			c.ID, c.Name, c.Currency, c.Timezone, string(contacts), dec(c.TaxRate), boolInt(c.TaxExempt), c.Status, c.Policy)
+		if err != nil {
+			return nil, fmt.Errorf("create customer %s: %w", id, err)
+		}
+		if n, _ := r.RowsAffected(); n > 0 {
+			created = append(created, id)
+		}
+	}
+	return created, nil
+}
+
+func (t eventTx) InsertEvents(ctx context.Context, evs []notification.Event, received time.Time) ([]derive.Event, error) {
+	return insertEvents(ctx, t.tx, evs, received.Unix())
+}
+
+func (t eventTx) AdoptOrphans(ctx context.Context, all []derive.Event) error {
+	return adoptOrphans(ctx, t.tx, all)
+}
+
+func (t eventTx) CloseCustomers(ctx context.Context, ids []string) ([]string, error) {
+	var closed []string
+	for _, id := range ids {
+		r, err := t.tx.ExecContext(ctx, `UPDATE customers SET status = 'closed' WHERE id = ? AND status <> 'closed'`, id)
+		if err != nil {
+			return nil, fmt.Errorf("close customer %s: %w", id, err)
+		}
+		if n, _ := r.RowsAffected(); n > 0 {
+			closed = append(closed, id)
+		}
+	}
+	return closed, nil
+}
+
+func (t eventTx) ListenerRecords(ctx context.Context, pairs [][2]string) ([]store.ListenerRecord, error) {
+	pj, err := json.Marshal(pairs)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.ListenerRecord
+	rows, err := t.tx.QueryContext(ctx, `
+SELECT res.customer_id, res.resource_id, r.id, r.start_at, r.end_at, r.attributes, r.settled
+FROM json_each(?) AS j
+CROSS JOIN resources AS res
+CROSS JOIN usage_records AS r
+WHERE res.customer_id = j.value ->> 0 AND res.resource_id = j.value ->> 1
+  AND r.resource_key = res.key AND r.source = ?`, string(pj), store.ListenerSource)
+	err = eachRow(rows, err, func(rows *sql.Rows) error {
+		var e store.ListenerRecord
+		var end sql.NullInt64
+		if err := rows.Scan(&e.CustomerID, &e.ResourceID, &e.ID, &e.Start, &end, &e.Attrs, &e.Settled); err != nil {
+			return err
+		}
+		e.End = end.Int64
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+func (t eventTx) DeleteRecords(ctx context.Context, ids []int64) error {
+	for _, id := range ids {
+		if _, err := t.tx.ExecContext(ctx, `DELETE FROM usage_records WHERE id = ? AND settled = 0`, id); err != nil {
+			return fmt.Errorf("remove superseded record %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (t eventTx) WriteRecords(ctx context.Context, rs []billing.Record) error {
+	return writeListenerRecords(ctx, t.tx, rs)
+}
+
+// Done marks the balances of the changed customers stale and lets the triggers work again.
+func (t eventTx) Done(ctx context.Context, customers []string) error {
+	if err := bumpBurnMarks(ctx, t.tx, customers); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM balance_burn_pause`)
+	return err
 }
 
 // bumpBurnMarks does for a batch what the balance triggers do per record: it counts one change
@@ -70,152 +177,6 @@ ON CONFLICT (customer_id) DO UPDATE SET changes = changes + 1`, string(ids))
 		return fmt.Errorf("mark balances stale: %w", err)
 	}
 	return nil
-}
-
-func recordEventsTx(ctx context.Context, tx *sql.Tx, b store.EventBatch, received int64, res *store.EventResult) error {
-	if err := quarantineTx(ctx, tx, b.Quarantine, received, res); err != nil {
-		return err
-	}
-	if len(b.Events) == 0 {
-		return nil
-	}
-	evs := make([]notification.Event, len(b.Events))
-	copy(evs, b.Events)
-
-	// The events already stored for these resources: what the new ones are ordered with, and
-	// where a close without a project finds its resource's project. A resource seen for the
-	// first time (most of them) reads nothing here and nothing in applyEvents.
-	resIDs := make([]string, 0, len(evs))
-	seenRes := make(map[string]bool, len(evs))
-	for _, e := range evs {
-		if !seenRes[e.ResourceID] {
-			seenRes[e.ResourceID] = true
-			resIDs = append(resIDs, e.ResourceID)
-		}
-	}
-	prior, err := loadEvents(ctx, tx, resIDs)
-	if err != nil {
-		return err
-	}
-
-	// Closes without a project: the project of the resource's other events, in this batch or
-	// stored. Still unknown: kept with customer '' until the resource appears.
-	batchOwner := map[string]string{}
-	for _, r := range prior {
-		if r.Customer != "" && r.Customer > batchOwner[r.Resource] {
-			batchOwner[r.Resource] = r.Customer
-		}
-	}
-	for _, e := range evs {
-		if e.ProjectID != "" && e.ResourceType != notification.CustomerType {
-			batchOwner[e.ResourceID] = e.ProjectID
-		}
-	}
-	for i := range evs {
-		if evs[i].ProjectID == "" {
-			evs[i].ProjectID = batchOwner[evs[i].ResourceID]
-		}
-	}
-
-	// Customers: create unknown ones from the template, or refuse their events.
-	var custIDs []string
-	for _, e := range evs {
-		if e.ProjectID != "" {
-			custIDs = append(custIDs, e.ProjectID)
-		}
-	}
-	known := map[string]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM customers WHERE id IN (SELECT value FROM json_each(?))`, idsJSON(custIDs))
-	err = eachRow(rows, err, func(rows *sql.Rows) error {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		known[id] = true
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("read customers: %w", err)
-	}
-	// A customer-type close (project deleted) never creates the customer; anything else does.
-	create := map[string]bool{}
-	keep := evs[:0:0]
-	for i, e := range evs {
-		switch {
-		case e.ProjectID == "" || known[e.ProjectID]:
-		case b.NewCustomer == nil:
-			if e.ResourceType != notification.CustomerType {
-				res.Refused = append(res.Refused, i)
-				continue
-			}
-		case e.ResourceType == notification.CustomerType && e.Action == notification.Close:
-		default:
-			create[e.ProjectID] = true
-		}
-		keep = append(keep, e)
-	}
-	evs = keep
-	if len(create) > 0 {
-		ids := make([]string, 0, len(create))
-		for id := range create {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			c := *b.NewCustomer
-			c.ID = id
-			if c.Status == "" {
-				c.Status = billing.Active
-			}
-			contacts, _ := json.Marshal(c.Contacts)
-			if contacts == nil || string(contacts) == "null" {
-				contacts = []byte("[]")
-			}
-			r, err := tx.ExecContext(ctx, `
-INSERT INTO customers (id, name, currency, timezone, contacts, tax_rate, tax_exempt, status, policy)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-				c.ID, c.Name, c.Currency, c.Timezone, string(contacts), dec(c.TaxRate), boolInt(c.TaxExempt), c.Status, c.Policy)
-			if err != nil {
-				return fmt.Errorf("create customer %s: %w", id, err)
-			}
-			if n, _ := r.RowsAffected(); n > 0 {
-				res.CreatedCustomers = append(res.CreatedCustomers, id)
-				known[id] = true
-			}
-		}
-	}
-
-	// Store the events; a message id already stored is a duplicate.
-	inserted, err := insertEvents(ctx, tx, evs, received)
-	if err != nil {
-		return err
-	}
-	res.Recorded = len(inserted)
-	res.Duplicates = len(evs) - len(inserted)
-	if len(inserted) == 0 {
-		return nil
-	}
-
-	// Re-derive every resource a new event touches, from all of its events: those stored
-	// before this batch and the new ones.
-	affected := make(map[string]bool, len(inserted))
-	all := make([]derive.Event, 0, len(inserted))
-	for _, e := range inserted {
-		affected[e.Resource] = true
-		all = append(all, e)
-	}
-	hasPrior := map[string]bool{}
-	for _, r := range prior {
-		if affected[r.Resource] {
-			all = append(all, r)
-			hasPrior[r.Resource] = true
-		}
-	}
-	if err := adoptOrphans(ctx, tx, all); err != nil {
-		return err
-	}
-	sort.Slice(all, func(i, j int) bool { return derive.Less(all[i], all[j]) })
-	return applyEvents(ctx, tx, all, hasPrior, res)
 }
 
 // insertEvents stores evs and returns those that were new (message id not stored before and not
@@ -334,151 +295,6 @@ func adoptOrphans(ctx context.Context, tx *sql.Tx, all []derive.Event) error {
 	return nil
 }
 
-// applyEvents derives the records of the resources in all (sorted by eventLess) and writes what
-// changed; for customer-type events it creates or closes the customer. hasPrior names the
-// resources that had events before this batch: only they can have listener records to compare
-// with (the listener writes records only from stored events).
-func applyEvents(ctx context.Context, tx *sql.Tx, all []derive.Event, hasPrior map[string]bool, res *store.EventResult) error {
-	type group struct {
-		customer, resource, typ string
-		evs                     []derive.Event
-	}
-	var groups []group
-	for i := 0; i < len(all); {
-		j := i
-		for j < len(all) && all[j].Customer == all[i].Customer && all[j].Resource == all[i].Resource {
-			j++
-		}
-		if all[i].Customer != "" { // an orphan close alone derives nothing yet
-			groups = append(groups, group{all[i].Customer, all[i].Resource, all[j-1].Type, all[i:j]})
-		} else {
-			res.Pending += j - i
-		}
-		i = j
-	}
-	changed := map[string]bool{}
-	for _, c := range res.CreatedCustomers {
-		changed[c] = true
-	}
-
-	// Customers: the last event (by time) of a project decides; deleted closes the customer.
-	var resources []group
-	for _, g := range groups {
-		if g.typ != notification.CustomerType {
-			resources = append(resources, g)
-			continue
-		}
-		if g.evs[len(g.evs)-1].Action == notification.Close {
-			r, err := tx.ExecContext(ctx, `UPDATE customers SET status = 'closed' WHERE id = ? AND status <> 'closed'`, g.resource)
-			if err != nil {
-				return fmt.Errorf("close customer %s: %w", g.resource, err)
-			}
-			if n, _ := r.RowsAffected(); n > 0 {
-				changed[g.resource] = true
-			}
-		}
-	}
-	if len(resources) > 0 {
-		// The listener's records of these resources as stored.
-		type existing struct {
-			id, start int64
-			end       sql.NullInt64
-			attrs     string
-			settled   bool
-		}
-		stored := map[resourceName][]existing{}
-		var pairs [][2]string
-		for _, g := range resources {
-			if hasPrior[g.resource] {
-				pairs = append(pairs, [2]string{g.customer, g.resource})
-			}
-		}
-		pj, err := json.Marshal(pairs)
-		if err != nil {
-			return err
-		}
-		var rows *sql.Rows
-		if len(pairs) > 0 {
-			rows, err = tx.QueryContext(ctx, `
-SELECT res.customer_id, res.resource_id, r.id, r.start_at, r.end_at, r.attributes, r.settled
-FROM json_each(?) AS j
-CROSS JOIN resources AS res
-CROSS JOIN usage_records AS r
-WHERE res.customer_id = j.value ->> 0 AND res.resource_id = j.value ->> 1
-  AND r.resource_key = res.key AND r.source = ?`, string(pj), store.ListenerSource)
-		}
-		err = eachRowIf(rows, err, func(rows *sql.Rows) error {
-			var n resourceName
-			var e existing
-			if err := rows.Scan(&n.customer, &n.id, &e.id, &e.start, &e.end, &e.attrs, &e.settled); err != nil {
-				return err
-			}
-			stored[n] = append(stored[n], e)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("read listener records: %w", err)
-		}
-		var upserts []billing.Record
-		var deletes []int64
-		for _, g := range resources {
-			spans := derive.Spans(g.evs)
-			n := resourceName{g.customer, g.resource}
-			have := map[int64]existing{}
-			for _, e := range stored[n] {
-				have[e.start] = e
-			}
-			want := map[int64]bool{}
-			for _, sp := range spans {
-				want[sp.Start] = true
-				attrs, err := codec.AttrsJSON(sp.Attrs)
-				if err != nil {
-					return err
-				}
-				if e, ok := have[sp.Start]; ok && e.attrs == attrs &&
-					((sp.End == 0 && !e.end.Valid) || (e.end.Valid && e.end.Int64 == sp.End)) {
-					continue
-				}
-				r := billing.Record{
-					ResourceID: g.resource, ResourceType: g.typ, CustomerID: g.customer,
-					Start: fromSec(sp.Start), Attributes: sp.Attrs, Source: store.ListenerSource,
-				}
-				if sp.End != 0 {
-					r.End = fromSec(sp.End)
-				}
-				upserts = append(upserts, r)
-				changed[g.customer] = true
-			}
-			for _, e := range stored[n] {
-				if want[e.start] {
-					continue
-				}
-				if e.settled {
-					res.Conflicts++
-					continue
-				}
-				deletes = append(deletes, e.id)
-				changed[g.customer] = true
-			}
-		}
-		for _, id := range deletes {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM usage_records WHERE id = ? AND settled = 0`, id); err != nil {
-				return fmt.Errorf("remove superseded record %d: %w", id, err)
-			}
-		}
-		if len(upserts) > 0 {
-			if err := writeListenerRecords(ctx, tx, upserts); err != nil {
-				return fmt.Errorf("write records: %w", err)
-			}
-		}
-	}
-	for c := range changed {
-		res.Customers = append(res.Customers, c)
-	}
-	sort.Strings(res.Customers)
-	return nil
-}
-
 // writeListenerRecords writes derived records with the semantics of addRecordsTx (same upsert,
 // same handling of a resource whose type changed), for customers the caller has checked. It
 // finds or creates every resource with one statement per 200, since most are new.
@@ -575,14 +391,6 @@ func resourcesUpsertSQL(n int) string {
 	b.WriteString(` ON CONFLICT (customer_id, resource_id) DO UPDATE SET type = resources.type
 RETURNING customer_id, resource_id, key, type`)
 	return b.String()
-}
-
-// eachRowIf is eachRow for a query that may not have run (rows nil, no error): no rows.
-func eachRowIf(rows *sql.Rows, err error, fn func(*sql.Rows) error) error {
-	if rows == nil && err == nil {
-		return nil
-	}
-	return eachRow(rows, err, fn)
 }
 
 // quarantineTx stores quarantined messages, once per body.

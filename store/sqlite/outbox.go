@@ -46,49 +46,85 @@ func addrsJSON(as []string) string {
 	return string(b)
 }
 
-// EnqueueDeliveries creates the pending entries of invoices that have none, in one transaction.
-func (s *Store) EnqueueDeliveries(ctx context.Context, ds []store.Delivery) ([]store.Delivery, error) {
-	out := make([]store.Delivery, 0, len(ds))
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, `
+// OutboxTx implements store.OutboxDriver.
+func (d driver) OutboxTx(ctx context.Context, fn func(store.OutboxTx) error) error {
+	return d.s.write(ctx, func(tx *sql.Tx) error { return fn(&outboxTx{tx: tx}) })
+}
+
+// outboxTx prepares the statements of EnqueueDeliveries once per transaction.
+type outboxTx struct {
+	tx       *sql.Tx
+	ins, get *sql.Stmt
+}
+
+func (t *outboxTx) InsertDelivery(ctx context.Context, d store.Delivery) error {
+	if t.ins == nil {
+		var err error
+		if t.ins, err = t.tx.PrepareContext(ctx, `
 INSERT INTO outbox (invoice, customer_id, recipients, bcc, state, created_at, updated_at, next_attempt_at)
 VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
-ON CONFLICT (invoice) DO NOTHING`)
-		if err != nil {
+ON CONFLICT (invoice) DO NOTHING`); err != nil {
 			return err
 		}
-		defer ins.Close()
-		get, err := tx.PrepareContext(ctx, `SELECT `+deliveryCols+` FROM outbox WHERE invoice = ?`)
-		if err != nil {
-			return err
-		}
-		defer get.Close()
-		for _, d := range ds {
-			if d.Invoice == "" {
-				return errors.New("invoice: required")
-			}
-			if d.CreatedAt.IsZero() {
-				d.CreatedAt = s.now()
-			}
-			if d.NextAttempt.IsZero() {
-				d.NextAttempt = d.CreatedAt
-			}
-			if _, err := ins.ExecContext(ctx, d.Invoice, d.CustomerID, addrsJSON(d.To), addrsJSON(d.Bcc),
-				sec(d.CreatedAt), sec(d.CreatedAt), sec(d.NextAttempt)); err != nil {
-				return fmt.Errorf("invoice %s: %w", d.Invoice, err)
-			}
-			got, err := scanDelivery(get.QueryRowContext(ctx, d.Invoice))
-			if err != nil {
-				return fmt.Errorf("invoice %s: %w", d.Invoice, err)
-			}
-			out = append(out, got)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("enqueue deliveries: %w", err)
 	}
-	return out, nil
+	_, err := t.ins.ExecContext(ctx, d.Invoice, d.CustomerID, addrsJSON(d.To), addrsJSON(d.Bcc),
+		sec(d.CreatedAt), sec(d.CreatedAt), sec(d.NextAttempt))
+	return err
+}
+
+func (t *outboxTx) DeliveryOfInvoice(ctx context.Context, invoice string) (store.Delivery, error) {
+	if t.get == nil {
+		var err error
+		if t.get, err = t.tx.PrepareContext(ctx, `SELECT `+deliveryCols+` FROM outbox WHERE invoice = ?`); err != nil {
+			return store.Delivery{}, err
+		}
+	}
+	return scanDelivery(t.get.QueryRowContext(ctx, invoice))
+}
+
+func (t *outboxTx) Delivery(ctx context.Context, id int64) (store.Delivery, error) {
+	d, err := scanDelivery(t.tx.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM outbox WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	return d, err
+}
+
+// changed runs an update and tells whether it changed one row.
+func (t *outboxTx) changed(ctx context.Context, q string, args ...any) (bool, error) {
+	res, err := t.tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (t *outboxTx) Claim(ctx context.Context, id int64, messageID string, at time.Time) (bool, error) {
+	return t.changed(ctx, `
+UPDATE outbox
+SET state = 'sending', attempts = attempts + 1, updated_at = ?,
+    message_id = CASE WHEN message_id = '' THEN ? ELSE message_id END
+WHERE id = ? AND state = 'pending'`, sec(at), messageID, id)
+}
+
+func (t *outboxTx) Complete(ctx context.Context, id int64, o store.DeliveryOutcome, next, sent time.Time) (bool, error) {
+	return t.changed(ctx, `
+UPDATE outbox SET state = ?, last_error = ?, updated_at = ?, next_attempt_at = ?, sent_at = ?
+WHERE id = ? AND state = 'sending'`, string(o.State), o.Error, sec(o.At), sec(next), nullSec(sent), id)
+}
+
+func (t *outboxTx) Requeue(ctx context.Context, id int64, to []string, at time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `
+UPDATE outbox SET state = 'pending', attempts = 0, recipients = ?, updated_at = ?, next_attempt_at = ? WHERE id = ?`,
+		addrsJSON(to), sec(at), sec(at), id)
+	return err
+}
+
+func (t *outboxTx) Cancel(ctx context.Context, id int64, reason string, at time.Time) (bool, error) {
+	return t.changed(ctx, `
+UPDATE outbox SET state = 'cancelled', last_error = ?, updated_at = ? WHERE id = ? AND state IN ('pending', 'failed')`,
+		reason, sec(at), id)
 }
 
 // Deliveries lists outbox entries matching the filter, oldest first.
@@ -139,73 +175,6 @@ func (s *Store) GetDelivery(ctx context.Context, id int64) (store.Delivery, erro
 	return d, nil
 }
 
-func getDeliveryTx(ctx context.Context, tx *sql.Tx, id int64) (store.Delivery, error) {
-	d, err := scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM outbox WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		err = store.ErrNotFound
-	}
-	return d, err
-}
-
-// ClaimDelivery moves a pending entry to sending, recording the Message-ID first kept.
-func (s *Store) ClaimDelivery(ctx context.Context, id int64, messageID string, at time.Time) (store.Delivery, bool, error) {
-	var d store.Delivery
-	claimed := false
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-UPDATE outbox
-SET state = 'sending', attempts = attempts + 1, updated_at = ?,
-    message_id = CASE WHEN message_id = '' THEN ? ELSE message_id END
-WHERE id = ? AND state = 'pending'`, sec(at), messageID, id)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		claimed = n == 1
-		d, err = getDeliveryTx(ctx, tx, id)
-		return err
-	})
-	if err != nil {
-		return d, false, fmt.Errorf("claim delivery %d: %w", id, err)
-	}
-	return d, claimed, nil
-}
-
-// CompleteDelivery records the outcome of a claimed entry.
-func (s *Store) CompleteDelivery(ctx context.Context, id int64, o store.DeliveryOutcome) error {
-	next, isSent, err := store.PlanCompletion(id, o)
-	if err != nil {
-		return err
-	}
-	var sent sql.NullInt64
-	if isSent {
-		sent = nullSec(o.At)
-	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-UPDATE outbox SET state = ?, last_error = ?, updated_at = ?, next_attempt_at = ?, sent_at = ?
-WHERE id = ? AND state = 'sending'`, string(o.State), o.Error, sec(o.At), sec(next), sent, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 1 {
-			return err
-		}
-		d, err := getDeliveryTx(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		return store.NotSending(d)
-	})
-	if err != nil {
-		return fmt.Errorf("complete delivery %d: %w", id, err)
-	}
-	return nil
-}
-
 // ReconcileDeliveries marks unknown the entries sending since `before` or earlier.
 func (s *Store) ReconcileDeliveries(ctx context.Context, before time.Time, reason string) ([]store.Delivery, error) {
 	var out []store.Delivery
@@ -232,57 +201,4 @@ func (s *Store) ReconcileDeliveries(ctx context.Context, before time.Time, reaso
 		return nil, fmt.Errorf("reconcile deliveries: %w", err)
 	}
 	return out, nil
-}
-
-// RetryDelivery puts a failed (or, with force, unknown) entry back to pending.
-func (s *Store) RetryDelivery(ctx context.Context, id int64, force bool, to []string, at time.Time) (store.Delivery, error) {
-	var d store.Delivery
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		cur, err := getDeliveryTx(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if err := store.CheckRetry(cur, force); err != nil {
-			return err
-		}
-		recipients := addrsJSON(cur.To)
-		if to != nil {
-			recipients = addrsJSON(to)
-		}
-		if _, err := tx.ExecContext(ctx, `
-UPDATE outbox SET state = 'pending', attempts = 0, recipients = ?, updated_at = ?, next_attempt_at = ? WHERE id = ?`,
-			recipients, sec(at), sec(at), id); err != nil {
-			return err
-		}
-		d, err = getDeliveryTx(ctx, tx, id)
-		return err
-	})
-	if err != nil {
-		return d, fmt.Errorf("retry delivery %d: %w", id, err)
-	}
-	return d, nil
-}
-
-// CancelDelivery marks a pending or failed entry cancelled.
-func (s *Store) CancelDelivery(ctx context.Context, id int64, reason string, at time.Time) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-UPDATE outbox SET state = 'cancelled', last_error = ?, updated_at = ? WHERE id = ? AND state IN ('pending', 'failed')`,
-			reason, sec(at), id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 1 {
-			return err
-		}
-		d, err := getDeliveryTx(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		return store.NotCancellable(d)
-	})
-	if err != nil {
-		return fmt.Errorf("cancel delivery %d: %w", id, err)
-	}
-	return nil
 }

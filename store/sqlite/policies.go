@@ -3,12 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"sort"
 	"time"
 
 	"github.com/bilean/bilean/billing"
@@ -16,7 +12,6 @@ import (
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/store"
 	"github.com/bilean/bilean/store/codec"
-	"github.com/govalues/decimal"
 )
 
 var (
@@ -26,95 +21,30 @@ var (
 	_ store.CreditNotes         = (*Store)(nil)
 )
 
-// PutPolicies stores policy versions, all or nothing. A policy is matched to its stored versions
-// by effective time: a version with the same effective time (or the same Version, when given)
-// is replaced in place, so re-importing a file is a no-op or a correction; a later effective time
-// adds the next version; an earlier one that matches no version is refused.
-func (s *Store) PutPolicies(ctx context.Context, ps []billing.Policy) error {
-	for i, p := range ps {
-		if err := store.CheckPolicy(p); err != nil {
-			return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-		}
-	}
-	// Oldest first within a name, so a file listing versions in any order applies cleanly.
-	order := make([]int, len(ps))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		pa, pb := ps[order[a]], ps[order[b]]
-		if pa.Name != pb.Name {
-			return false
-		}
-		return pa.EffectiveFrom.Before(pb.EffectiveFrom)
-	})
-	return s.write(ctx, func(tx *sql.Tx) error {
-		for _, i := range order {
-			p := ps[i]
-			vs, err := versionsTx(ctx, tx, p.Name)
-			if err != nil {
-				return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-			}
-			p.EffectiveFrom = store.NormEffective(p.EffectiveFrom)
-			replace := 0
-			for _, v := range vs {
-				if (p.Version != 0 && v.Version == p.Version) || (p.Version == 0 && v.EffectiveFrom.Equal(p.EffectiveFrom)) {
-					replace = v.Version
-				}
-			}
-			switch {
-			case replace != 0:
-				p.Version = replace
-				if err := store.CheckPolicyOrder(vs, p); err != nil {
-					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-				}
-				if err := upsertVersion(ctx, tx, p, s.now()); err != nil {
-					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-				}
-			case p.Version != 0 && p.Version != len(vs)+1:
-				return fmt.Errorf("put policies: policies[%d] (%s): version %d: the next version is %d", i, p.Name, p.Version, len(vs)+1)
-			default:
-				if _, err := addVersionTx(ctx, tx, vs, p, s.now()); err != nil {
-					return fmt.Errorf("put policies: policies[%d] (%s): %w", i, p.Name, err)
-				}
-			}
-		}
-		return nil
-	})
+// PolicyTx implements store.PolicyDriver.
+func (d driver) PolicyTx(ctx context.Context, fn func(store.PolicyTx) error) error {
+	return d.s.write(ctx, func(tx *sql.Tx) error { return fn(policyTx{tx}) })
 }
 
-// addVersionTx appends p as the next version after vs.
-func addVersionTx(ctx context.Context, tx *sql.Tx, vs []billing.Policy, p billing.Policy, now time.Time) (billing.Policy, error) {
-	p.Version = len(vs) + 1
-	p.EffectiveFrom = store.NormEffective(p.EffectiveFrom)
-	if err := store.CheckPolicyOrder(vs, p); err != nil {
-		return p, err
-	}
-	if err := upsertVersion(ctx, tx, p, now); err != nil {
-		return p, err
-	}
-	return p, nil
+// Versions implements store.PolicyDriver.
+func (d driver) Versions(ctx context.Context, name string) ([]billing.Policy, error) {
+	return versionsTx(ctx, d.s.db, name)
 }
 
-// upsertVersion writes one version and, when it is the latest, mirrors it into policies.
-func upsertVersion(ctx context.Context, tx *sql.Tx, p billing.Policy, now time.Time) error {
-	rules := make([]codec.Rule, len(p.Rules))
-	for j, r := range p.Rules {
-		rules[j] = codec.Rule{Type: r.Type, Spec: r.Spec}
-	}
-	rj, err := json.Marshal(rules)
+type policyTx struct{ tx *sql.Tx }
+
+// LockedVersions reads the versions: the one writer at a time makes writers take turns.
+func (t policyTx) LockedVersions(ctx context.Context, name string) ([]billing.Policy, error) {
+	return versionsTx(ctx, t.tx, name)
+}
+
+// UpsertVersion writes one version and, when it is the latest, mirrors it into policies.
+func (t policyTx) UpsertVersion(ctx context.Context, p billing.Policy, now time.Time) error {
+	rj, ij, err := store.EncodePolicyJSON(p)
 	if err != nil {
-		return fmt.Errorf("rules: %w", err)
+		return err
 	}
-	inc := make(map[string]string, len(p.Included))
-	for k, v := range p.Included {
-		inc[k] = dec(v)
-	}
-	ij, err := json.Marshal(inc) // map keys are sorted: equal maps encode equally
-	if err != nil {
-		return fmt.Errorf("included: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `
+	if _, err := t.tx.ExecContext(ctx, `
 INSERT INTO policy_versions (name, version, effective_from, currency, description, fee, fee_interval, fee_timing,
     included, rules, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -127,11 +57,11 @@ WHERE policy_versions.effective_from IS NOT excluded.effective_from OR policy_ve
     OR policy_versions.fee_interval <> excluded.fee_interval OR policy_versions.fee_timing <> excluded.fee_timing
     OR policy_versions.included <> excluded.included OR policy_versions.rules <> excluded.rules`,
 		p.Name, p.Version, nullSec(p.EffectiveFrom), p.Currency, p.Description, dec(p.Fee), p.Interval(), p.Timing(),
-		string(ij), string(rj), sec(now)); err != nil {
+		ij, rj, sec(now)); err != nil {
 		return fmt.Errorf("version %d: %w", p.Version, err)
 	}
 	// Mirror the latest version into policies (watched by the balance triggers).
-	_, err = tx.ExecContext(ctx, `
+	_, err = t.tx.ExecContext(ctx, `
 INSERT INTO policies (name, currency, description, fee, rules)
 SELECT name, currency, description, fee, rules FROM policy_versions
 WHERE name = ?1 AND version = (SELECT MAX(version) FROM policy_versions WHERE name = ?1)
@@ -156,31 +86,7 @@ func scanVersion(rows *sql.Rows) (billing.Policy, error) {
 		return p, err
 	}
 	p.EffectiveFrom = fromNullSec(eff)
-	if p.Fee, err = codec.Decimal(fee, "policy "+p.Name+" fee"); err != nil {
-		return p, err
-	}
-	var inc map[string]string
-	if err := json.Unmarshal([]byte(included), &inc); err != nil {
-		return p, fmt.Errorf("policy %s version %d: included: %w", p.Name, p.Version, err)
-	}
-	for _, k := range slices.Sorted(maps.Keys(inc)) {
-		d, err := codec.Decimal(inc[k], "policy "+p.Name+" included "+k)
-		if err != nil {
-			return p, err
-		}
-		if p.Included == nil {
-			p.Included = map[string]decimal.Decimal{}
-		}
-		p.Included[k] = d
-	}
-	var rs []codec.Rule
-	if err := json.Unmarshal([]byte(rules), &rs); err != nil {
-		return p, fmt.Errorf("policy %s version %d: rules: %w", p.Name, p.Version, err)
-	}
-	for _, r := range rs {
-		p.Rules = append(p.Rules, billing.RuleSpec{Type: r.Type, Spec: r.Spec})
-	}
-	return p, nil
+	return p, store.DecodePolicyJSON(&p, fee, included, rules)
 }
 
 type querier interface {
@@ -222,257 +128,94 @@ WHERE version = (SELECT MAX(version) FROM policy_versions WHERE name = v.name)`)
 	return out, nil
 }
 
-// PolicyVersions implements store.PolicyVersions.
-func (s *Store) PolicyVersions(ctx context.Context) ([]billing.Policy, error) {
-	vs, err := versionsTx(ctx, s.db, "")
-	if err != nil {
-		return nil, fmt.Errorf("policy versions: %w", err)
-	}
-	return vs, nil
-}
-
-// PolicyHistory implements store.PolicyVersions.
-func (s *Store) PolicyHistory(ctx context.Context, name string) ([]billing.Policy, error) {
-	if name == "" {
-		return nil, fmt.Errorf("policy history: name: required")
-	}
-	vs, err := versionsTx(ctx, s.db, name)
-	if err != nil {
-		return nil, fmt.Errorf("policy history %s: %w", name, err)
-	}
-	if len(vs) == 0 {
-		return nil, fmt.Errorf("policy %s: %w", name, store.ErrNotFound)
-	}
-	return vs, nil
-}
-
-// AddPolicyVersion implements store.PolicyVersions.
-func (s *Store) AddPolicyVersion(ctx context.Context, p billing.Policy) (billing.Policy, error) {
-	if err := store.CheckPolicy(p); err != nil {
-		return p, fmt.Errorf("add policy version %s: %w", p.Name, err)
-	}
-	var out billing.Policy
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		vs, err := versionsTx(ctx, tx, p.Name)
-		if err != nil {
-			return err
-		}
-		out, err = addVersionTx(ctx, tx, vs, p, s.now())
-		return err
-	})
-	if err != nil {
-		return p, fmt.Errorf("add policy version %s: %w", p.Name, err)
-	}
-	return out, nil
-}
-
-// changeRules stores the latest version of a policy, changed by fn, as a new version.
-func (s *Store) changeRules(ctx context.Context, name string, effective time.Time, fn func(*billing.Policy) error) (billing.Policy, error) {
-	var out billing.Policy
-	if effective.IsZero() {
-		return out, errors.New("an effective time is required")
-	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		vs, err := versionsTx(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		next, err := store.NextPolicyVersion(vs, name, effective, fn)
-		if err != nil {
-			return err
-		}
-		out, err = addVersionTx(ctx, tx, vs, next, s.now())
-		return err
-	})
-	return out, err
-}
-
-// AddRule implements store.PolicyVersions.
-func (s *Store) AddRule(ctx context.Context, name string, rule billing.RuleSpec, effective time.Time) (billing.Policy, error) {
-	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error { return store.PutRule(p, rule) })
-	if err != nil {
-		return p, fmt.Errorf("policy %s: add rule %s: %w", name, rule.Type, err)
-	}
-	return p, nil
-}
-
-// RemoveRule implements store.PolicyVersions.
-func (s *Store) RemoveRule(ctx context.Context, name, ruleType string, effective time.Time) (billing.Policy, error) {
-	// ruleType is a rule key: the type, or meter:<meter name> for a meter rule.
-	p, err := s.changeRules(ctx, name, effective, func(p *billing.Policy) error { return store.DropRule(p, ruleType) })
-	if err != nil {
-		return p, fmt.Errorf("policy %s: remove rule %s: %w", name, ruleType, err)
-	}
-	return p, nil
-}
-
 // --- subscriptions ---------------------------------------------------------------------------------
 
-// endInForce ends the customer's subscription in force at `at` at that second; ok is false when
-// none is in force.
-func endInForce(ctx context.Context, tx *sql.Tx, customerID string, at time.Time) (billing.Subscription, bool, error) {
+// SubscriptionTx implements store.SubscriptionDriver.
+func (d driver) SubscriptionTx(ctx context.Context, fn func(store.SubscriptionTx) error) error {
+	return d.s.write(ctx, func(tx *sql.Tx) error { return fn(subscriptionTx{tx}) })
+}
+
+// LiveRanges implements store.SubscriptionDriver: a range scan of the (customer_id,
+// resource_id) index.
+func (d driver) LiveRanges(ctx context.Context, customerIDs []string, lo, hi string, fn func(string, string, invoice.RangeKind, interval.Range)) error {
+	rows, err := d.s.db.QueryContext(ctx, `
+SELECT r.customer_id, r.resource_id, b.kind, b.start_at, b.end_at
+FROM json_each(?1) AS c CROSS JOIN resources AS r CROSS JOIN billed_ranges AS b
+WHERE r.customer_id = c.value AND r.resource_id >= ?2 AND r.resource_id < ?3
+  AND b.resource_key = r.key AND b.void = 0`, idsJSON(customerIDs), lo, hi)
+	return eachRow(rows, err, func(rows *sql.Rows) error {
+		var cust, id, kind string
+		var start, end int64
+		if err := rows.Scan(&cust, &id, &kind, &start, &end); err != nil {
+			return err
+		}
+		fn(cust, id, invoice.RangeKind(kind), interval.Range{Start: fromSec(start), End: fromSec(end)})
+		return nil
+	})
+}
+
+type subscriptionTx struct{ tx *sql.Tx }
+
+func (t subscriptionTx) PolicyExists(ctx context.Context, name string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM policy_versions WHERE name = ?`, name).Scan(&n)
+	return n > 0, err
+}
+
+// LockCustomer checks the customer exists: the one writer at a time makes changes take turns.
+func (t subscriptionTx) LockCustomer(ctx context.Context, customerID string) (bool, error) {
+	var cur string
+	err := t.tx.QueryRowContext(ctx, `SELECT currency FROM customers WHERE id = ?`, customerID).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return cur != "", err
+}
+
+func (t subscriptionTx) InForce(ctx context.Context, customerID string, at time.Time) (billing.Subscription, bool, error) {
 	var sub billing.Subscription
 	var start int64
 	var end sql.NullInt64
-	err := tx.QueryRowContext(ctx, `
+	err := t.tx.QueryRowContext(ctx, `
 SELECT id, customer_id, policy, start_at, end_at FROM subscriptions
 WHERE customer_id = ?1 AND start_at <= ?2 AND (end_at IS NULL OR end_at > ?2)
 ORDER BY start_at DESC, id DESC LIMIT 1`, customerID, sec(at)).Scan(&sub.ID, &sub.CustomerID, &sub.Policy, &start, &end)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sub, false, nil
 	}
-	if err != nil {
-		return sub, false, err
-	}
 	sub.Start = fromSec(start)
-	if !at.After(sub.Start) {
-		// Ends at its own start: it never applied; remove the empty range by ending it "at start"
-		// is impossible (end > start), so it is deleted only when never billed.
-		var billed int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM billed_ranges AS b JOIN resources AS r ON r.key = b.resource_key
-WHERE r.customer_id = ? AND r.resource_id = ? AND b.void = 0`, customerID, sub.ResourceID()).Scan(&billed); err != nil {
-			return sub, false, err
-		}
-		if billed > 0 {
-			return sub, false, fmt.Errorf("subscription %d starts at %s and is already billed: end it later or void its invoice", sub.ID, store.FormatTime(sub.Start))
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE id = ?`, sub.ID); err != nil {
-			return sub, false, err
-		}
-		sub.End = sub.Start
-		return sub, true, nil
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET end_at = ? WHERE id = ?`, sec(at), sub.ID); err != nil {
-		return sub, false, err
-	}
-	sub.End = at
-	return sub, true, nil
+	return sub, err == nil, err
 }
 
-// ChangeSubscription implements store.SubscriptionChanges.
-func (s *Store) ChangeSubscription(ctx context.Context, customerID, policy string, at time.Time) (billing.Subscription, error) {
-	at = interval.Norm(at)
-	sub := billing.Subscription{CustomerID: customerID, Policy: policy, Start: at}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM policy_versions WHERE name = ?`, policy).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("policy %s: %w", policy, store.ErrNotFound)
-		}
-		cc, err := newCustomerCheck(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer cc.Close()
-		if ok, err := cc.exists(ctx, customerID); err != nil || !ok {
-			if err == nil {
-				err = fmt.Errorf("customer %s: %w", customerID, store.ErrNotFound)
-			}
-			return err
-		}
-		if _, _, err := endInForce(ctx, tx, customerID, at); err != nil {
-			return err
-		}
-		// A later subscription would overlap the new open one: refuse rather than guess.
-		var later sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT MIN(start_at) FROM subscriptions WHERE customer_id = ? AND start_at > ?`,
-			customerID, sec(at)).Scan(&later); err != nil {
-			return err
-		}
-		if later.Valid {
-			sub.End = fromSec(later.Int64)
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO subscriptions (customer_id, policy, start_at, end_at) VALUES (?, ?, ?, ?) RETURNING id`,
-			customerID, policy, sec(at), nullSec(sub.End)).Scan(&sub.ID)
-	})
-	if err != nil {
-		return sub, fmt.Errorf("change subscription of %s to %s at %s: %w", customerID, policy, store.FormatTime(at), err)
-	}
-	return sub, nil
+func (t subscriptionTx) Billed(ctx context.Context, customerID, resourceID string) (bool, error) {
+	var billed int
+	err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM billed_ranges AS b JOIN resources AS r ON r.key = b.resource_key
+WHERE r.customer_id = ? AND r.resource_id = ? AND b.void = 0`, customerID, resourceID).Scan(&billed)
+	return billed > 0, err
 }
 
-// CancelSubscription implements store.SubscriptionChanges.
-func (s *Store) CancelSubscription(ctx context.Context, customerID string, at time.Time) (billing.Subscription, error) {
-	at = interval.Norm(at)
-	var sub billing.Subscription
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var ok bool
-		var err error
-		sub, ok, err = endInForce(ctx, tx, customerID, at)
-		if err == nil && !ok {
-			err = fmt.Errorf("no subscription in force: %w", store.ErrNotFound)
-		}
-		return err
-	})
-	if err != nil {
-		return sub, fmt.Errorf("cancel subscription of %s at %s: %w", customerID, store.FormatTime(at), err)
-	}
-	return sub, nil
+func (t subscriptionTx) DeleteSubscription(ctx context.Context, id int64) error {
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE id = ?`, id)
+	return err
 }
 
-// SubscriptionRanges implements store.SubscriptionChanges.
-func (s *Store) SubscriptionRanges(ctx context.Context, customerIDs []string) (map[string]store.BilledSets, error) {
-	byCustomer, err := s.pseudoRanges(ctx, customerIDs, "subscription/", "subscription0")
-	out := map[string]store.BilledSets{}
-	for _, m := range byCustomer {
-		for id, b := range m {
-			out[id] = b // subscription ids are unique across customers
-		}
-	}
-	return out, err
+func (t subscriptionTx) EndSubscription(ctx context.Context, id int64, at time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `UPDATE subscriptions SET end_at = ? WHERE id = ?`, sec(at), id)
+	return err
 }
 
-// MeterRanges implements store.Feed, over the "meter/" pseudo-resources.
-func (s *Store) MeterRanges(ctx context.Context, customerIDs []string) (map[string]map[string]store.BilledSets, error) {
-	return s.pseudoRanges(ctx, customerIDs, "meter/", "meter0")
+func (t subscriptionTx) NextStart(ctx context.Context, customerID string, after time.Time) (time.Time, error) {
+	var later sql.NullInt64
+	err := t.tx.QueryRowContext(ctx, `SELECT MIN(start_at) FROM subscriptions WHERE customer_id = ? AND start_at > ?`,
+		customerID, sec(after)).Scan(&later)
+	return fromNullSec(later), err
 }
 
-// pseudoRanges returns, by customer and resource id, the live billed ranges of the customers'
-// resources whose ids are in [lo, hi): a range scan of the (customer_id, resource_id) index.
-func (s *Store) pseudoRanges(ctx context.Context, customerIDs []string, lo, hi string) (map[string]map[string]store.BilledSets, error) {
-	out := map[string]map[string]store.BilledSets{}
-	if len(customerIDs) == 0 {
-		return out, nil
-	}
-	type acc struct{ charged, credited []interval.Range }
-	type key struct{ customer, id string }
-	raw := map[key]*acc{}
-	rows, err := s.db.QueryContext(ctx, `
-SELECT r.customer_id, r.resource_id, b.kind, b.start_at, b.end_at
-FROM json_each(?1) AS c CROSS JOIN resources AS r CROSS JOIN billed_ranges AS b
-WHERE r.customer_id = c.value AND r.resource_id >= ?2 AND r.resource_id < ?3
-  AND b.resource_key = r.key AND b.void = 0`, idsJSON(customerIDs), lo, hi)
-	err = eachRow(rows, err, func(rows *sql.Rows) error {
-		var cust, id, kind string
-		var start, end int64
-		if err := rows.Scan(&cust, &id, &kind, &start, &end); err != nil {
-			return err
-		}
-		a := raw[key{cust, id}]
-		if a == nil {
-			a = &acc{}
-			raw[key{cust, id}] = a
-		}
-		r := interval.Range{Start: fromSec(start), End: fromSec(end)}
-		if kind == string(invoice.Credited) {
-			a.credited = append(a.credited, r)
-		} else {
-			a.charged = append(a.charged, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("billed ranges of %s*: %w", lo, err)
-	}
-	for k, a := range raw {
-		if out[k.customer] == nil {
-			out[k.customer] = map[string]store.BilledSets{}
-		}
-		out[k.customer][k.id] = store.BilledSets{Charged: interval.NewSet(a.charged...), Credited: interval.NewSet(a.credited...)}
-	}
-	return out, nil
+func (t subscriptionTx) InsertSubscription(ctx context.Context, sub billing.Subscription) (int64, error) {
+	var id int64
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO subscriptions (customer_id, policy, start_at, end_at) VALUES (?, ?, ?, ?) RETURNING id`,
+		sub.CustomerID, sub.Policy, sec(sub.Start), nullSec(sub.End)).Scan(&id)
+	return id, err
 }
 
 // --- discounts -------------------------------------------------------------------------------------
@@ -563,74 +306,6 @@ ORDER BY d.customer_id, d.id`, idsJSON(customerIDs), sec(r.Start), sec(r.End))
 
 // --- credit notes ----------------------------------------------------------------------------------
 
-// issueCreditNoteTx issues the credit note of invoice id (already void or being voided in tx)
-// and links it from the invoice.
-func issueCreditNoteTx(ctx context.Context, tx *sql.Tx, id int64, reason string, n store.CreditNoteNumbering, now time.Time) (*invoice.CreditNote, error) {
-	if n.Series == "" || n.Format == nil {
-		return nil, errors.New("credit note numbering: Series and Format are required")
-	}
-	inv, err := scanInvoice(tx.QueryRowContext(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE id = ?`, id))
-	if err != nil {
-		return nil, err
-	}
-	if inv.CreditNote != "" {
-		return nil, fmt.Errorf("invoice %s already has credit note %s", inv.Number, inv.CreditNote)
-	}
-	var seq int64
-	if err := tx.QueryRowContext(ctx, `
-INSERT INTO invoice_series (series, last) VALUES (?, 1)
-ON CONFLICT (series) DO UPDATE SET last = last + 1
-RETURNING last`, n.Series).Scan(&seq); err != nil {
-		return nil, fmt.Errorf("credit note series %s: %w", n.Series, err)
-	}
-	cn := invoice.NewCreditNote(&inv, reason)
-	cn.Number = n.Format(n.Series, seq)
-	cn.IssuedAt = interval.Norm(now)
-	if cn.Number == "" {
-		return nil, fmt.Errorf("credit note series %s: Format returned an empty number for %d", n.Series, seq)
-	}
-	if err := tx.QueryRowContext(ctx, `
-INSERT INTO credit_notes (number, invoice_id, customer_id, issued_at, subtotal, tax_rate, tax, total, reason)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		cn.Number, id, cn.CustomerID, sec(cn.IssuedAt), dec(cn.Subtotal), dec(cn.TaxRate), dec(cn.Tax), dec(cn.Total), reason).Scan(&cn.ID); err != nil {
-		return nil, fmt.Errorf("credit note %s: %w", cn.Number, err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE invoices SET credit_note = ? WHERE id = ?`, cn.Number, id); err != nil {
-		return nil, err
-	}
-	return &cn, nil
-}
-
-// IssueCreditNote implements store.CreditNotes.
-func (s *Store) IssueCreditNote(ctx context.Context, number, reason string, n store.CreditNoteNumbering) (*invoice.CreditNote, error) {
-	var cn *invoice.CreditNote
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var id int64
-		var status, existing string
-		err := tx.QueryRowContext(ctx, `SELECT id, status, credit_note FROM invoices WHERE number = ?`, number).Scan(&id, &status, &existing)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return store.ErrNotFound
-		case err != nil:
-			return err
-		case existing != "":
-			return fmt.Errorf("already cancelled by credit note %s", existing)
-		case status == string(invoice.Issued):
-			if err := voidTx(ctx, tx, id, reason, ""); err != nil {
-				return err
-			}
-		case status != string(invoice.Void):
-			return fmt.Errorf("invoice is %s: only an issued or void invoice gets a credit note", status)
-		}
-		cn, err = issueCreditNoteTx(ctx, tx, id, reason, n, s.now())
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("credit note for invoice %s: %w", number, err)
-	}
-	return cn, nil
-}
-
 const creditNoteCols = `c.id, c.number, i.number, c.customer_id, i.customer_name, i.currency, i.period_start, i.period_end,
     c.issued_at, c.subtotal, c.tax_rate, c.tax, c.total, c.reason, i.replaced_by`
 
@@ -645,12 +320,7 @@ func scanCreditNote(sc scanner) (invoice.CreditNote, error) {
 	}
 	cn.Period = interval.Range{Start: fromSec(ps), End: fromSec(pe)}
 	cn.IssuedAt = fromSec(issued)
-	for i, d := range []*decimal.Decimal{&cn.Subtotal, &cn.TaxRate, &cn.Tax, &cn.Total} {
-		if *d, err = codec.Decimal(m[i], "credit note "+cn.Number); err != nil {
-			return cn, err
-		}
-	}
-	return cn, nil
+	return cn, store.DecodeCreditNoteMoney(&cn, m)
 }
 
 // GetCreditNote implements store.CreditNotes.

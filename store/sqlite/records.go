@@ -28,25 +28,6 @@ type resourceName struct{ customer, id string }
 // upsertBatch is the number of records one multi-row upsert statement carries.
 const upsertBatch = 100
 
-// refusal is the store refusing one entry of the caller's input. Its text is the usual
-// "records[i] (…): reason"; ImportRefusal gives an importer the index, the input field at fault
-// ("" when no one field is) and the reason, so that it can name the line of its file.
-type refusal struct {
-	index  int
-	field  string
-	what   string // e.g. "records[3] (resource vm-1)"
-	reason string
-}
-
-func refuse(index int, field, what, reason string) *refusal {
-	return &refusal{index: index, field: field, what: what, reason: reason}
-}
-
-func (e *refusal) Error() string { return e.what + ": " + e.reason }
-
-// ImportRefusal returns the refused entry's index in the caller's input, the field and the reason.
-func (e *refusal) ImportRefusal() (int, string, string) { return e.index, e.field, e.reason }
-
 // AddRecords stores trigger records in one transaction, creating resources as needed. A record
 // is identified by (customer, resource id, start); storing one that exists replaces its end,
 // attributes and source, bumps its version and unsettles it when its end or attributes changed,
@@ -60,7 +41,7 @@ func (s *Store) AddRecords(ctx context.Context, rs []billing.Record) error {
 	}
 	for i, r := range rs {
 		if err := store.CheckRecord(r); err != nil {
-			return fmt.Errorf("add records: %w", refuse(i, "", fmt.Sprintf("records[%d] (customer %s resource %s)", i, r.CustomerID, r.ResourceID), err.Error()))
+			return fmt.Errorf("add records: %w", store.Refuse(i, "", fmt.Sprintf("records[%d] (customer %s resource %s)", i, r.CustomerID, r.ResourceID), err.Error()))
 		}
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error { return addRecordsTx(ctx, tx, rs, 0) })
@@ -81,7 +62,7 @@ func (s *Store) AddRecordStream(ctx context.Context, stream func(add func([]bill
 			}
 			for i, r := range rs {
 				if err := store.CheckRecord(r); err != nil {
-					return refuse(offset+i, "", fmt.Sprintf("records[%d] (customer %s resource %s)", offset+i, r.CustomerID, r.ResourceID), err.Error())
+					return store.Refuse(offset+i, "", fmt.Sprintf("records[%d] (customer %s resource %s)", offset+i, r.CustomerID, r.ResourceID), err.Error())
 				}
 			}
 			if err := addRecordsTx(ctx, tx, rs, offset); err != nil {
@@ -198,7 +179,7 @@ func resolveRecordResources(ctx context.Context, tx *sql.Tx, rs []billing.Record
 	}
 	for i, r := range rs {
 		if !known[r.CustomerID] {
-			return nil, refuse(offset+i, "customer_id", fmt.Sprintf("records[%d] (resource %s)", offset+i, r.ResourceID),
+			return nil, store.Refuse(offset+i, "customer_id", fmt.Sprintf("records[%d] (resource %s)", offset+i, r.ResourceID),
 				fmt.Sprintf("customer %q is unknown", r.CustomerID))
 		}
 	}

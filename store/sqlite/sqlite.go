@@ -36,7 +36,8 @@ var migrations embed.FS
 // Store is the SQLite implementation of store.Store. It is safe for concurrent use; write
 // transactions begin IMMEDIATE and wait up to 10 s for the write lock (busy_timeout).
 type Store struct {
-	db *sql.DB
+	store.Logic // the shared transaction logic, over driver (invoicetx.go and the others)
+	db          *sql.DB
 	// now is the clock used for issue and run times; tests may replace it.
 	now func() time.Time
 	// wmu serialises this process's write transactions: SQLite has one writer, and waiting on a
@@ -67,7 +68,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{db: db, now: time.Now}, nil
+	s := &Store{db: db, now: time.Now}
+	s.Logic = store.Logic{Driver: driver{s}}
+	return s, nil
 }
 
 // dsn builds the driver's connection string for a database file. The path is escaped as SQLite's
