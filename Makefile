@@ -2,6 +2,9 @@
 GO      ?= go
 BIN     := bin/bilean
 PKGS    := ./...
+# gotestsum runs go test and ends with a line per package and a summary that lists every skipped
+# test, so a reader of the CI log can count skips (go test -json underneath).
+GOTESTSUM ?= $(GO) run gotest.tools/gotestsum@v1.13.0
 
 .PHONY: build demo test bench lint fmt clean
 
@@ -15,8 +18,8 @@ demo: build
 # The whole suite: formatting, vet, every test (integration tests included), then the concurrent
 # parts again under the race detector.
 test: lint
-	$(GO) test -count=1 -timeout 20m $(PKGS)
-	$(GO) test -race -count=1 -timeout 20m -short ./pipeline/ ./handlers/ ./e2e/ ./balance/ ./ceilometer/listener/
+	$(GOTESTSUM) --format pkgname -- -count=1 -timeout 20m $(PKGS)
+	$(GOTESTSUM) --format pkgname -- -race -count=1 -timeout 20m -short ./pipeline/ ./handlers/ ./e2e/ ./balance/ ./ceilometer/listener/
 
 # Benchmarks of whole runs and hot paths; see README for how to read them. Those needing a
 # service (PostgreSQL, RabbitMQ, Gnocchi) skip when it is down; `bash .ci/run` starts them all.

@@ -59,8 +59,8 @@ done
 if [ ${#need[@]} -gt 0 ]; then
   echo "gnocchi: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 command -v psql >/dev/null || { echo "gnocchi: psql is missing: run .ci/postgres.sh first" >&2; exit 1; }
 "${PG[@]}" -d postgres -c 'SELECT 1' >/dev/null || {

@@ -6,6 +6,6 @@ if command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1; 
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq poppler-utils >/dev/null
+apt-get -o DPkg::Lock::Timeout=300 update -qq
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq poppler-utils >/dev/null
 command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null

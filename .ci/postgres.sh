@@ -31,8 +31,8 @@ if ! command -v pg_lsclusters >/dev/null 2>&1 || [ -z "$(ls /usr/lib/postgresql 
   [ "$(id -u)" = 0 ] || die "PostgreSQL is not installed and this script is not root: apt-get install postgresql"
   echo "postgres: installing PostgreSQL from Debian's archive" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || die "apt-get update failed"
-  apt-get install -y -qq postgresql postgresql-contrib >/dev/null || die "apt-get install postgresql failed"
+  apt-get -o DPkg::Lock::Timeout=300 update -qq || die "apt-get update failed"
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq postgresql postgresql-contrib >/dev/null || die "apt-get install postgresql failed"
 fi
 
 VERSION="$(ls /usr/lib/postgresql | sort -V | tail -n1)"

@@ -13,8 +13,8 @@ fi
 if ! command -v rabbitmq-server >/dev/null 2>&1; then
   echo "rabbitmq: installing rabbitmq-server from Debian"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq rabbitmq-server
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq rabbitmq-server
 fi
 if ! answers; then
   echo "rabbitmq: starting"

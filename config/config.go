@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // billing.timezone and customers' zones resolve even without the system's zoneinfo
 
 	"github.com/bilean/bilean/invoice"
 	"github.com/govalues/decimal"

@@ -20,6 +20,7 @@ import (
 	"github.com/bilean/bilean/ceilometer/listener"
 	"github.com/bilean/bilean/ceilometer/notification"
 	"github.com/bilean/bilean/etc"
+	"github.com/bilean/bilean/servicetest"
 	"github.com/bilean/bilean/store"
 	"github.com/bilean/bilean/store/postgres"
 	"github.com/bilean/bilean/store/postgres/pgtest"
@@ -32,12 +33,7 @@ const rabbitURL = "amqp://guest:guest@127.0.0.1:5672/"
 func rabbit(t testing.TB) *amqp.Connection {
 	t.Helper()
 	conn, err := amqp.Dial(rabbitURL)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("RabbitMQ is required in CI (.ci/rabbitmq.sh): %v", err)
-		}
-		t.Skipf("RabbitMQ not reachable on 127.0.0.1:5672: %v", err)
-	}
+	servicetest.Require(t, err, "RabbitMQ on 127.0.0.1:5672", "run .ci/rabbitmq.sh")
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }

@@ -2,8 +2,8 @@ package listener_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
-	"os"
 	"reflect"
 	"sort"
 	"sync"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/bilean/bilean/ceilometer/listener"
 	"github.com/bilean/bilean/ceilometer/notification"
+	"github.com/bilean/bilean/servicetest"
 	"github.com/bilean/bilean/store"
 )
 
@@ -248,11 +249,9 @@ func TestReconnectsAfterConnectionLoss(t *testing.T) {
 	// Force-close the listener's connection the way a broker restart does.
 	out, err := runCtl("close_all_connections", "test restart")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("rabbitmqctl is required in CI to simulate a broker restart: %v %s", err, out)
-		}
-		t.Skipf("rabbitmqctl unavailable to simulate a restart: %v %s", err, out)
+		err = fmt.Errorf("%w: %s", err, out)
 	}
+	servicetest.Require(t, err, "rabbitmqctl (to simulate a broker restart)", "run .ci/rabbitmq.sh")
 	conn2 := rabbit(t) // ours was closed too
 	p = newPublisher(t, conn2)
 	p.publish(cfg.Exchanges[0], "notifications.info", envelope(t, create, "after", "2026-10-03 08:15:43", map[string]any{"payload.instance_id": "srv-2"}))

@@ -6,11 +6,13 @@ import (
 	"database/sql"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/bilean/bilean/servicetest"
 	_ "modernc.org/sqlite"
 )
 
@@ -202,5 +204,22 @@ func TestDemoWritesInvoices(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(dir, "demo", "invoices", "*.csv"))
 	if len(files) != 5 || !strings.Contains(out, "Invoices issued   5") {
 		t.Fatalf("files %v\n%s", files, out)
+	}
+}
+
+// The demo store opens with the sqlite3 shipped with Debian 12 (3.40): its schema holds nothing
+// that stock SQLite tools refuse (the overlap triggers of migration 00001 did, until 00011).
+func TestDemoStoreOpensWithTheSystemSQLite(t *testing.T) {
+	sqlite3 := servicetest.Tool(t, "sqlite3", "Debian's sqlite3; .ci/sqlite3.sh installs it")
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, nil)
+	if out, err := cli(t, dir, "--config", cfg, "demo", "--projects", "3", "--dir", filepath.Join(dir, "demo")); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out, err := exec.Command(sqlite3, filepath.Join(dir, "demo", "bilean.db"),
+		"PRAGMA integrity_check; SELECT count(*) FROM invoices; SELECT count(*) FROM sqlite_master WHERE type = 'trigger';").CombinedOutput()
+	lines := strings.Fields(string(out))
+	if err != nil || len(lines) != 3 || lines[0] != "ok" || lines[1] != "3" || lines[2] == "0" {
+		t.Fatalf("sqlite3 on the demo store: %v\n%s", err, out)
 	}
 }

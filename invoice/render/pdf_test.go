@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bilean/bilean/invoice"
+	"github.com/bilean/bilean/servicetest"
 )
 
 // docOptions is a realistic issuer as etc/bilean.yaml configures it.
@@ -112,12 +113,7 @@ func renderPDF(t testing.TB, o DocumentOptions, inv *invoice.Invoice) []byte {
 func needPoppler(t *testing.T) {
 	t.Helper()
 	for _, tool := range []string{"pdftotext", "pdftoppm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s missing: run .ci/poppler.sh", tool)
-			}
-			t.Skipf("%s missing (Debian: poppler-utils; .ci/poppler.sh installs it)", tool)
-		}
+		servicetest.Tool(t, tool, "Debian's poppler-utils; .ci/poppler.sh installs it")
 	}
 }
 

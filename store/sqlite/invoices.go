@@ -18,7 +18,8 @@ import (
 	"github.com/govalues/decimal"
 )
 
-// overlapTag starts the message of the billed_ranges triggers; the invoice number follows it.
+// overlapTag starts the message of the billed_ranges triggers (a constant since migration 00011:
+// the invoice holding the range is looked up by NameOverlap).
 const overlapTag = "bilean-overlap: "
 
 // insertLines stores the lines with one statement: a JSON array of rows expanded by json_each,
@@ -63,7 +64,10 @@ func overlapNumber(err error) string {
 	if j := strings.LastIndex(msg, " ("); j >= 0 {
 		msg = msg[:j]
 	}
-	return strings.TrimSpace(msg)
+	if msg = strings.TrimSpace(msg); strings.Contains(msg, " ") {
+		return "" // the constant message of 00011 names no invoice
+	}
+	return msg
 }
 
 // settle marks the referenced records of the customer settled where they are still at the

@@ -20,6 +20,7 @@ import (
 	"github.com/bilean/bilean/ceilometer/cloud"
 	"github.com/bilean/bilean/ceilometer/gnocchi"
 	"github.com/bilean/bilean/config"
+	"github.com/bilean/bilean/servicetest"
 )
 
 // Policy is the archive policy the seeded metrics use: 1h and 1d buckets for 400 days.
@@ -65,12 +66,7 @@ func ClientAt(tb testing.TB, url string, o gnocchi.Options) *gnocchi.Client {
 	}
 	gn := gnocchi.New(sc, o)
 	probe := gnocchi.New(sc, gnocchi.Options{Retries: -1, Timeout: 5 * time.Second})
-	if err := probe.Status(ctx); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("Gnocchi at %s is required in CI (run .ci/gnocchi.sh): %v", url, err)
-		}
-		tb.Skipf("Gnocchi at %s is down (run .ci/gnocchi.sh): %v", url, err)
-	}
+	servicetest.Require(tb, probe.Status(ctx), "Gnocchi at "+url, "run .ci/gnocchi.sh")
 	if err := Prepare(ctx, gn); err != nil {
 		tb.Fatalf("prepare Gnocchi: %v", err)
 	}

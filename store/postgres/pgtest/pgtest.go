@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bilean/bilean/servicetest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -42,12 +43,7 @@ func Connect(t testing.TB) *pgx.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, ServerURL())
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL is required in CI (BILEAN_TEST_DATABASE_URL or %s): %v", DefaultURL, err)
-		}
-		t.Skipf("PostgreSQL not reachable (set BILEAN_TEST_DATABASE_URL; .ci/postgres.sh installs one): %v", err)
-	}
+	servicetest.Require(t, err, "PostgreSQL at BILEAN_TEST_DATABASE_URL or "+DefaultURL, "run .ci/postgres.sh")
 	return conn
 }
 
