@@ -90,7 +90,7 @@ var (
 )
 
 func init() {
-	pipeline.Register("email", func(env pipeline.Env, node *yaml.Node) (pipeline.Handler, error) {
+	pipeline.RegisterIn("email", []string{pipeline.ScheduledChain}, func(env pipeline.Env, node *yaml.Node) (pipeline.Handler, error) {
 		var c EmailConfig
 		if err := pipeline.DecodeNode(node, &c); err != nil {
 			return nil, err

@@ -23,7 +23,7 @@ type Finalizing struct {
 var _ pipeline.Handler = (*Finalizing)(nil)
 
 func init() {
-	pipeline.Register("finalizing", func(env pipeline.Env, node *yaml.Node) (pipeline.Handler, error) {
+	pipeline.RegisterIn("finalizing", []string{pipeline.ScheduledChain}, func(env pipeline.Env, node *yaml.Node) (pipeline.Handler, error) {
 		if err := pipeline.DecodeNode(node, &struct{}{}); err != nil {
 			return nil, err
 		}

@@ -72,7 +72,7 @@ const OwnersDir = ".bilean-owners"
 var _ pipeline.Handler = (*Render)(nil)
 
 func init() {
-	pipeline.Register("render", func(env pipeline.Env, node *yaml.Node) (pipeline.Handler, error) {
+	pipeline.RegisterIn("render", []string{pipeline.ScheduledChain}, func(env pipeline.Env, node *yaml.Node) (pipeline.Handler, error) {
 		var c RenderConfig
 		if err := pipeline.DecodeNode(node, &c); err != nil {
 			return nil, err

@@ -157,3 +157,21 @@ func TestInterruptedRunReportsIt(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+// A handler registered for the scheduled chain only (a step that stores, renders, sends or
+// exports) is refused in the interim chain, naming the configuration line.
+func TestBuildRefusesAHandlerOutsideItsChains(t *testing.T) {
+	f := func(pipeline.Env, *yaml.Node) (pipeline.Handler, error) {
+		return pipeline.HandlerFunc(func(context.Context, *pipeline.Batch) error { return nil }), nil
+	}
+	pipeline.RegisterIn("export_test", []string{pipeline.ScheduledChain}, f)
+	env := pipeline.Env{Config: &config.Config{Path: "etc/bilean.yaml"}}
+	steps := []config.Step{{Name: "export_test", Line: 41}}
+	if _, err := pipeline.Build(env, pipeline.ScheduledChain, steps); err != nil {
+		t.Fatalf("scheduled chain: %v", err)
+	}
+	_, err := pipeline.Build(env, pipeline.InterimChain, steps)
+	if err == nil || !strings.Contains(err.Error(), "etc/bilean.yaml:41") || !strings.Contains(err.Error(), `"export_test" runs only in the scheduled chain`) {
+		t.Fatalf("interim chain: err = %v", err)
+	}
+}

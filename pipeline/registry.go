@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,20 +51,44 @@ type Env struct {
 // Factory constructs a handler from its YAML node (nil when the step has no configuration).
 type Factory func(env Env, node *yaml.Node) (Handler, error)
 
-var (
-	regMu    sync.RWMutex
-	handlers = map[string]Factory{}
+// Chain names: the scheduled chain (also run by regenerate and verify) and the interim chain.
+const (
+	ScheduledChain = "scheduled"
+	InterimChain   = "interim"
 )
 
-// Register makes a handler available by name. It panics on an empty or duplicate name.
+// registration is a factory and the chains its handler may run in (nil: any).
+type registration struct {
+	f      Factory
+	chains []string
+}
+
+var (
+	regMu    sync.RWMutex
+	handlers = map[string]registration{}
+)
+
+// Register makes a handler available by name, in any chain. It panics on an empty or duplicate
+// name.
 func Register(name string, f Factory) {
 	if err := TryRegister(name, f); err != nil {
 		panic(err)
 	}
 }
 
+// RegisterIn makes a handler available by name in the named chains only (e.g. ScheduledChain for
+// a step that stores, renders, sends or exports): Build refuses it in any other chain, naming the
+// configuration line. It panics on an empty or duplicate name.
+func RegisterIn(name string, chains []string, f Factory) {
+	if err := tryRegister(name, chains, f); err != nil {
+		panic(err)
+	}
+}
+
 // TryRegister is Register without the panic.
-func TryRegister(name string, f Factory) error {
+func TryRegister(name string, f Factory) error { return tryRegister(name, nil, f) }
+
+func tryRegister(name string, chains []string, f Factory) error {
 	regMu.Lock()
 	defer regMu.Unlock()
 	if name == "" || f == nil {
@@ -72,7 +97,7 @@ func TryRegister(name string, f Factory) error {
 	if _, dup := handlers[name]; dup {
 		return fmt.Errorf("register handler %s: already registered", name)
 	}
-	handlers[name] = f
+	handlers[name] = registration{f: f, chains: chains}
 	return nil
 }
 
@@ -139,12 +164,15 @@ func Build(env Env, chain string, steps []config.Step, mw ...Middleware) (*Chain
 	}
 	for i, s := range steps {
 		regMu.RLock()
-		f, ok := handlers[s.Name]
+		reg, ok := handlers[s.Name]
 		regMu.RUnlock()
 		if !ok {
 			return nil, fmt.Errorf("%s:%d: pipeline.%s[%d]: handler %q is not registered (known: %s)", file, s.Line, chain, i, s.Name, strings.Join(Registered(), ", "))
 		}
-		h, err := f(env, s.Node)
+		if reg.chains != nil && !slices.Contains(reg.chains, chain) {
+			return nil, fmt.Errorf("%s:%d: pipeline.%s[%d]: handler %q runs only in the %s chain", file, s.Line, chain, i, s.Name, strings.Join(reg.chains, " or "))
+		}
+		h, err := reg.f(env, s.Node)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: pipeline.%s[%d] %s: %w", file, s.Line, chain, i, s.Name, err)
 		}

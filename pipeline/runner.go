@@ -279,9 +279,9 @@ func untilFinalizing(steps []config.Step) []config.Step {
 
 func chainName(m Mode) string {
 	if m == Interim {
-		return "interim"
+		return InterimChain
 	}
-	return "scheduled"
+	return ScheduledChain
 }
 
 func newRunID(now time.Time) string {
