@@ -61,14 +61,20 @@ var meteredPolicy = billing.Policy{Name: "metered-e2e", Currency: "EUR", Fee: de
 // bilean binary.
 func newGnocchiHarness(t *testing.T, url string) (*harness, string) {
 	t.Helper()
+	return newConfiguredHarness(t, fmt.Sprintf(gnocchiConfig, url))
+}
+
+// newConfiguredHarness is a fresh embedded store with etc/bilean.yaml plus extra, written to the
+// returned configuration path (with the store's path) for the bilean binary.
+func newConfiguredHarness(t *testing.T, extra string) (*harness, string) {
+	t.Helper()
 	base, err := os.ReadFile(filepath.Join("..", "etc", "bilean.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "bilean.db")
-	text := strings.Replace(string(base), "url: sqlite:var/bilean.db", "url: sqlite:"+dbPath, 1)
-	text += fmt.Sprintf(gnocchiConfig, url)
+	text := strings.Replace(string(base), "url: sqlite:var/bilean.db", "url: sqlite:"+dbPath, 1) + extra
 	cfgPath := filepath.Join(dir, "bilean.yaml")
 	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -86,19 +92,22 @@ func newGnocchiHarness(t *testing.T, url string) (*harness, string) {
 }
 
 // seedMetered stores meteredPolicy and the customers, each subscribed to it since January.
-func (h *harness) seedMetered(customers ...string) {
+func (h *harness) seedMetered(customers ...string) { h.seedOn(meteredPolicy, customers...) }
+
+// seedOn stores the policy and the customers (20 % tax), each subscribed to it since January and
+// billed by Bilean from October on: what Gnocchi saw before is an earlier system's.
+func (h *harness) seedOn(p billing.Policy, customers ...string) {
 	h.t.Helper()
 	ctx := context.Background()
-	if err := h.st.PutPolicies(ctx, []billing.Policy{meteredPolicy}); err != nil {
+	if err := h.st.PutPolicies(ctx, []billing.Policy{p}); err != nil {
 		h.t.Fatal(err)
 	}
 	var cs []billing.Customer
 	var subs []billing.Subscription
 	for _, id := range customers {
-		// Billed by Bilean from October on: what Gnocchi saw before is not billed here.
 		cs = append(cs, billing.Customer{ID: id, Name: "Project " + id, Currency: "EUR", TaxRate: dec("0.20"), Status: billing.Active,
 			BillingStart: ts("2026-10-01T00:00:00Z")})
-		subs = append(subs, billing.Subscription{CustomerID: id, Policy: meteredPolicy.Name, Start: ts("2026-01-01T00:00:00Z")})
+		subs = append(subs, billing.Subscription{CustomerID: id, Policy: p.Name, Start: ts("2026-01-01T00:00:00Z")})
 	}
 	if err := h.st.PutCustomers(ctx, cs); err != nil {
 		h.t.Fatal(err)

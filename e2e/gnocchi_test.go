@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,11 +14,9 @@ import (
 	"github.com/bilean/bilean/ceilometer/gnocchi"
 	"github.com/bilean/bilean/ceilometer/gnocchi/gnocchitest"
 	"github.com/bilean/bilean/ceilometer/usage"
-	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/interval"
 	"github.com/bilean/bilean/invoice"
 	"github.com/bilean/bilean/pipeline"
-	"github.com/bilean/bilean/store/sqlite"
 	"github.com/govalues/decimal"
 )
 
@@ -585,54 +582,12 @@ prices: {m1.small: "0.02", m1.large: "0.08"}`},
 // newFlavorHarness is newGnocchiHarness with flavorConfig (meters as given).
 func newFlavorHarness(t *testing.T, meters string) *harness {
 	t.Helper()
-	base, err := os.ReadFile(filepath.Join("..", "etc", "bilean.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "bilean.db")
-	text := strings.Replace(string(base), "url: sqlite:var/bilean.db", "url: sqlite:"+dbPath, 1)
-	text += fmt.Sprintf(flavorConfig, gnocchitest.URL(), meters)
-	cfgPath := filepath.Join(dir, "bilean.yaml")
-	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(context.Background(), dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, st: st, cfg: cfg, out: filepath.Join(dir, "invoices")}
-	ctx := context.Background()
-	if err := h.st.PutPolicies(ctx, []billing.Policy{flavorPolicy}); err != nil {
-		t.Fatal(err)
-	}
+	h, _ := newConfiguredHarness(t, fmt.Sprintf(flavorConfig, gnocchitest.URL(), meters))
 	return h
 }
 
-// subscribe stores the customers (20 % tax), each on flavorPolicy since January.
-func (h *harness) subscribe(customers ...string) {
-	h.t.Helper()
-	ctx := context.Background()
-	var cs []billing.Customer
-	var subs []billing.Subscription
-	for _, id := range customers {
-		// Billed by Bilean from October on (Gnocchi's September hours are an earlier system's).
-		cs = append(cs, billing.Customer{ID: id, Name: "Project " + id, Currency: "EUR", TaxRate: dec("0.20"), Status: billing.Active,
-			BillingStart: ts("2026-10-01T00:00:00Z")})
-		subs = append(subs, billing.Subscription{CustomerID: id, Policy: flavorPolicy.Name, Start: ts("2026-01-01T00:00:00Z")})
-	}
-	if err := h.st.PutCustomers(ctx, cs); err != nil {
-		h.t.Fatal(err)
-	}
-	if _, err := h.st.AddSubscriptions(ctx, subs); err != nil {
-		h.t.Fatal(err)
-	}
-}
+// subscribe stores flavorPolicy and the customers (20 % tax), each on it since January.
+func (h *harness) subscribe(customers ...string) { h.seedOn(flavorPolicy, customers...) }
 
 // hourly returns a measure of v at HH:20 of every hour of [from, to).
 func hourly(from, to time.Time, v func(time.Time) float64) []gnocchi.Measure {
