@@ -9,13 +9,15 @@
 # gnocchi-metricd in the background. Debian's gnocchi-api wrapper is not used: it loads only the
 # python3 uWSGI plugin and fails with "option '--http' is ambiguous".
 #
+#   bash .ci/gnocchi.sh stop   stops the uWSGI and metricd started by this script, then exits.
+#
 #   BILEAN_GNOCCHI_DIR   state folder (config, storage, logs, pid files); default /var/lib/bilean-ci/gnocchi
 #   BILEAN_GNOCCHI_PORT  default 8041
 #   BILEAN_GNOCCHI_DB    indexer database name; default bilean_gnocchi
 #   BILEAN_GNOCCHI_FRESH =1 stops a Gnocchi started from this folder, drops the database and the
 #                        storage and starts a fresh one
 #
-# Stop it with: kill $(cat "$BILEAN_GNOCCHI_DIR"/uwsgi.pid) $(cat "$BILEAN_GNOCCHI_DIR"/metricd.pid)
+# Stop it with: bash .ci/gnocchi.sh stop (the README's stop command).
 # The last line printed is BILEAN_TEST_GNOCCHI_URL=http://127.0.0.1:8041.
 set -euo pipefail
 
@@ -41,6 +43,12 @@ stop_ours() {
   done
   sleep 2
 }
+
+# "bash .ci/gnocchi.sh stop" stops a Gnocchi started by this script (the README's stop command).
+if [ "${1:-}" = stop ]; then
+  stop_ours
+  exit 0
+fi
 
 if [ "${BILEAN_GNOCCHI_FRESH:-}" = 1 ]; then
   stop_ours
