@@ -5,8 +5,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-
-	"github.com/bilean/bilean/invoice/render"
 )
 
 // Documents configures the PDF and XLSX invoices: who issues them, payment terms and how amounts
@@ -65,9 +63,24 @@ type DocumentCustomer struct {
 	Reference string   `yaml:"reference"`
 }
 
+// DefaultLocale is the documents' locale when none is configured.
+const DefaultLocale = "en-GB"
+
+// Locales are the locale tags the documents can be written in (invoice/render has one table per
+// tag; a test there keeps this list equal to it), sorted.
+var Locales = []string{"de-DE", "en-GB", "en-US", "fr-FR", "ja-JP"}
+
+// checkLocale refuses a tag the documents cannot be written in.
+func checkLocale(tag string) error {
+	if !slices.Contains(Locales, tag) {
+		return fmt.Errorf("locale %q: want one of %s", tag, strings.Join(Locales, ", "))
+	}
+	return nil
+}
+
 func (s *Documents) defaults() {
 	if s.Locale == "" {
-		s.Locale = render.DefaultLocale
+		s.Locale = DefaultLocale
 	}
 	if s.DueDays == 0 && !s.DueOnReceipt {
 		s.DueDays = 30
@@ -75,7 +88,7 @@ func (s *Documents) defaults() {
 }
 
 func (s *Documents) validate(add func(field string, err error)) {
-	if _, err := render.LookupLocale(s.Locale); err != nil {
+	if err := checkLocale(s.Locale); err != nil {
 		add("documents.locale", err)
 	}
 	if s.DueDays < 0 || s.DueDays > 365 {
@@ -91,7 +104,7 @@ func (s *Documents) validate(add func(field string, err error)) {
 	slices.Sort(ids)
 	for _, id := range ids {
 		if l := s.Customers[id].Locale; l != "" {
-			if _, err := render.LookupLocale(l); err != nil {
+			if err := checkLocale(l); err != nil {
 				add("documents.customers."+id+".locale", err)
 			}
 		}
@@ -116,31 +129,4 @@ func (s *Documents) LogoImage() ([]byte, error) {
 		return nil, fmt.Errorf("%s: want a PNG or JPEG image", s.Issuer.Logo)
 	}
 	return b, nil
-}
-
-// Options returns the renderer options for these settings, reading the logo.
-func (s *Documents) Options() (render.DocumentOptions, error) {
-	logo, err := s.LogoImage()
-	if err != nil {
-		return render.DocumentOptions{}, fmt.Errorf("documents.issuer.logo: %w", err)
-	}
-	is := s.Issuer
-	o := render.DocumentOptions{
-		Issuer: render.Issuer{Name: is.Name, Address: is.Address, TaxID: is.TaxID, Registration: is.Registration,
-			Email: is.Email, Phone: is.Phone, Website: is.Website, Logo: logo,
-			Bank: render.Bank{Name: is.Bank.Name, Holder: is.Bank.Holder, IBAN: is.Bank.IBAN, BIC: is.Bank.BIC, Account: is.Bank.Account}},
-		DueDays: s.DueDays,
-		Locale:  s.Locale,
-		Terms:   s.Terms,
-	}
-	if s.DueOnReceipt {
-		o.DueDays = -1
-	}
-	if len(s.Customers) > 0 {
-		o.Customers = make(map[string]render.CustomerDetails, len(s.Customers))
-		for id, c := range s.Customers {
-			o.Customers[id] = render.CustomerDetails{Locale: c.Locale, Address: c.Address, TaxID: c.TaxID, Reference: c.Reference}
-		}
-	}
-	return o, nil
 }

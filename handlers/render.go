@@ -134,7 +134,7 @@ func RenderersFor(c RenderConfig, docs config.Documents, loc *time.Location) (*r
 	if err != nil {
 		return nil, fmt.Errorf("csv: %w", err)
 	}
-	do, err := docs.Options()
+	do, err := documentOptions(docs)
 	if err != nil {
 		return nil, err
 	}
@@ -376,4 +376,31 @@ func sameFile(path string, data []byte) (bool, error) {
 		return false, err
 	}
 	return bytes.Equal(existing, data), nil
+}
+
+// documentOptions turns the documents settings into the renderers' options, reading the logo.
+func documentOptions(s config.Documents) (render.DocumentOptions, error) {
+	logo, err := s.LogoImage()
+	if err != nil {
+		return render.DocumentOptions{}, fmt.Errorf("documents.issuer.logo: %w", err)
+	}
+	is := s.Issuer
+	o := render.DocumentOptions{
+		Issuer: render.Issuer{Name: is.Name, Address: is.Address, TaxID: is.TaxID, Registration: is.Registration,
+			Email: is.Email, Phone: is.Phone, Website: is.Website, Logo: logo,
+			Bank: render.Bank{Name: is.Bank.Name, Holder: is.Bank.Holder, IBAN: is.Bank.IBAN, BIC: is.Bank.BIC, Account: is.Bank.Account}},
+		DueDays: s.DueDays,
+		Locale:  s.Locale,
+		Terms:   s.Terms,
+	}
+	if s.DueOnReceipt {
+		o.DueDays = -1
+	}
+	if len(s.Customers) > 0 {
+		o.Customers = make(map[string]render.CustomerDetails, len(s.Customers))
+		for id, c := range s.Customers {
+			o.Customers[id] = render.CustomerDetails{Locale: c.Locale, Address: c.Address, TaxID: c.TaxID, Reference: c.Reference}
+		}
+	}
+	return o, nil
 }

@@ -14,7 +14,9 @@ import (
 	"testing"
 
 	"github.com/bilean/bilean/billing"
+	"github.com/bilean/bilean/config"
 	"github.com/bilean/bilean/handlers"
+	"github.com/bilean/bilean/invoice/render"
 	"github.com/bilean/bilean/mailer/smtptest"
 	"github.com/bilean/bilean/pipeline"
 	"github.com/govalues/decimal"
@@ -386,5 +388,15 @@ func TestRenderRefusesAFileNameTemplateAtStartUp(t *testing.T) {
 		if got, want := outcomes(run)[c].Files, []string{filepath.Join(h.dir, "invoices", c+"-"+h.invoiceOf(c)+".csv")}; !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: files %v, want %v", c, got, want)
 		}
+	}
+}
+
+// config validates locales without importing the renderers: its list must be theirs.
+func TestConfigLocalesAreTheRenderersLocales(t *testing.T) {
+	if got, want := strings.Join(config.Locales, ","), strings.Join(render.LocaleTags(), ","); got != want {
+		t.Fatalf("config.Locales = %s, the renderers have %s", got, want)
+	}
+	if config.DefaultLocale != render.DefaultLocale {
+		t.Fatalf("config.DefaultLocale = %s, render.DefaultLocale = %s", config.DefaultLocale, render.DefaultLocale)
 	}
 }
