@@ -11,6 +11,7 @@ import (
 
 	"github.com/bilean/bilean/interval"
 	"github.com/govalues/decimal"
+	"gopkg.in/yaml.v2"
 )
 
 // Customer statuses.
@@ -70,6 +71,23 @@ func (c Customer) Validate() error {
 type RuleSpec struct {
 	Type string // e.g. os.nova.server
 	Spec string // YAML mapping
+}
+
+// MeterRuleType is the rule type that prices a meter; a policy holds one such rule per meter.
+const MeterRuleType = "meter"
+
+// Key is the key a rule spec occupies in a policy: its type, or "meter:<name>" for a meter rule,
+// so that a policy holds one rule per resource type and one per meter. A store that keeps one rule
+// per key (add-rule replacing, remove-rule) keys rules by it. The spec is not validated here.
+func (rs RuleSpec) Key() string {
+	if rs.Type != MeterRuleType {
+		return rs.Type
+	}
+	var s struct {
+		Meter string `yaml:"meter"`
+	}
+	_ = yaml.Unmarshal([]byte(rs.Spec), &s)
+	return MeterRuleType + ":" + s.Meter
 }
 
 // Fee intervals and timings.

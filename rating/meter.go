@@ -5,12 +5,13 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/bilean/bilean/billing"
 	"github.com/govalues/decimal"
 )
 
 // MeterType is the generic rule over any Gnocchi/Ceilometer meter: a new meter needs
 // configuration only. A policy may hold one meter rule per meter name.
-const MeterType = "meter"
+const MeterType = billing.MeterRuleType
 
 func init() { RegisterMeter(MeterType, newMeter) }
 

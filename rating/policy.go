@@ -8,7 +8,6 @@ import (
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/interval"
 	"github.com/govalues/decimal"
-	"gopkg.in/yaml.v3"
 )
 
 // Policy is one compiled version of a policy: its rules by resource type, its meter rules by
@@ -72,21 +71,6 @@ func compile(p billing.Policy) (*Policy, error) {
 		}
 	}
 	return cp, nil
-}
-
-// RuleKey is the key a rule spec occupies in a policy: its type, or "meter:<name>" for a meter
-// rule, so that a policy holds one rule per resource type and one per meter. A store that keeps
-// one rule per key (add-rule replacing, remove-rule) should key rules by it. The spec is not
-// validated here.
-func RuleKey(rs billing.RuleSpec) string {
-	if rs.Type != MeterType {
-		return rs.Type
-	}
-	var s struct {
-		Meter string `yaml:"meter"`
-	}
-	_ = yaml.Unmarshal([]byte(rs.Spec), &s)
-	return MeterType + ":" + s.Meter
 }
 
 // Rule returns the policy's rule for a resource type.

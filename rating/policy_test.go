@@ -139,19 +139,3 @@ rules:
 		}
 	}
 }
-
-func TestRuleKeySeparatesMeters(t *testing.T) {
-	tests := []struct {
-		rs   billing.RuleSpec
-		want string
-	}{
-		{billing.RuleSpec{Type: ServerType, Spec: `flavors: {a: "1"}`}, ServerType},
-		{billing.RuleSpec{Type: MeterType, Spec: "meter: network.outgoing.bytes\nprice: \"1\""}, "meter:network.outgoing.bytes"},
-		{billing.RuleSpec{Type: MeterType, Spec: "{meter: cpu, price: \"1\"}"}, "meter:cpu"},
-	}
-	for _, tt := range tests {
-		if got := RuleKey(tt.rs); got != tt.want {
-			t.Errorf("RuleKey(%s) = %q, want %q", tt.rs.Spec, got, tt.want)
-		}
-	}
-}

@@ -43,7 +43,7 @@ type PolicyVersions interface {
 	AddPolicyVersion(ctx context.Context, p billing.Policy) (billing.Policy, error)
 	// AddRule stores a new version of the policy: the latest version with rule added (replacing
 	// the rule of the same key, if any: its type, or meter:<name> for a meter rule — see
-	// rating.RuleKey), effective at the given second.
+	// billing.RuleSpec.Key), effective at the given second.
 	AddRule(ctx context.Context, name string, rule billing.RuleSpec, effective time.Time) (billing.Policy, error)
 	// RemoveRule stores a new version of the policy: the latest version without its rule of the
 	// given key (the type, or meter:<name> for a meter rule), effective at the given second. An error wraps ErrNotFound when there is no

@@ -12,7 +12,6 @@ import (
 
 	"github.com/bilean/bilean/billing"
 	"github.com/bilean/bilean/interval"
-	"github.com/bilean/bilean/rating"
 )
 
 // The checks below are what every backend refuses before it writes, so the embedded store and
@@ -54,7 +53,7 @@ func CheckPolicy(p billing.Policy) error {
 			errs = append(errs, fmt.Errorf("rules[%d].type: required", i))
 		}
 		// Meter rules are keyed by meter: a policy may price many meters.
-		key := rating.RuleKey(r)
+		key := r.Key()
 		if seen[key] {
 			errs = append(errs, fmt.Errorf("rules[%d]: a second rule for %s", i, key))
 		}
@@ -83,14 +82,14 @@ func CheckPolicyOrder(vs []billing.Policy, p billing.Policy) error {
 	return nil
 }
 
-// PutRule adds rule to p, replacing the rule with the same rule key (see rating.RuleKey).
+// PutRule adds rule to p, replacing the rule with the same rule key (see billing.RuleSpec.Key).
 func PutRule(p *billing.Policy, rule billing.RuleSpec) error {
 	if rule.Type == "" {
 		return errors.New("rule type: required")
 	}
-	key := rating.RuleKey(rule)
+	key := rule.Key()
 	for i, r := range p.Rules {
-		if rating.RuleKey(r) == key {
+		if r.Key() == key {
 			p.Rules[i] = rule
 			return nil
 		}
@@ -103,7 +102,7 @@ func PutRule(p *billing.Policy, rule billing.RuleSpec) error {
 // rule) from p; ErrNotFound when p has none.
 func DropRule(p *billing.Policy, key string) error {
 	for i, r := range p.Rules {
-		if rating.RuleKey(r) == key {
+		if r.Key() == key {
 			p.Rules = slices.Delete(p.Rules, i, i+1)
 			return nil
 		}
