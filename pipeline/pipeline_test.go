@@ -175,3 +175,19 @@ func TestBuildRefusesAHandlerOutsideItsChains(t *testing.T) {
 		t.Fatalf("interim chain: err = %v", err)
 	}
 }
+
+// startPanicker panics when the run starts.
+type startPanicker struct{}
+
+func (startPanicker) Start(context.Context, *pipeline.Run) error    { panic("no catalog") }
+func (startPanicker) Handle(context.Context, *pipeline.Batch) error { return nil }
+
+// The middleware wraps Start and Finish too: a panic in a handler's Start is an error naming it.
+func TestRecoverCoversStart(t *testing.T) {
+	pipeline.Register("test_start_panicker", func(pipeline.Env, *yaml.Node) (pipeline.Handler, error) { return startPanicker{}, nil })
+	e := &pipeline.Engine{Chain: chain(t, "test_start_panicker"), BatchSize: 2, Workers: 1}
+	err := e.Execute(context.Background(), &pipeline.Run{}, ids(2))
+	if err == nil || !strings.Contains(err.Error(), "handler test_start_panicker panicked in start: no catalog") {
+		t.Fatalf("error = %v", err)
+	}
+}
