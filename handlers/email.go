@@ -153,13 +153,8 @@ func NewEmail(env pipeline.Env, c EmailConfig) (*Email, error) {
 // defaults, or the defaults when the chain has none.
 func renderStepConfig(cfg *config.Config) (RenderConfig, error) {
 	var rc RenderConfig
-	for _, s := range cfg.Pipeline.Scheduled {
-		if s.Name == "render" {
-			if err := pipeline.DecodeNode(s.Node, &rc); err != nil {
-				return rc, fmt.Errorf("render step: %w", err)
-			}
-			break
-		}
+	if _, err := pipeline.StepConfig(cfg, "render", &rc); err != nil {
+		return rc, err
 	}
 	if len(rc.Formats) == 0 {
 		rc.Formats = []string{"csv"}

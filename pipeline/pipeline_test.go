@@ -191,3 +191,21 @@ func TestRecoverCoversStart(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+// One lookup of a step's configuration in the scheduled chain, for commands outside a run.
+func TestStepConfig(t *testing.T) {
+	cfg, err := config.Parse("bilean.yaml", []byte("pipeline:\n  scheduled:\n    - subscription_feeding\n    - finalizing\n    - render: {formats: [pdf], colour: red}\n  interim: [subscription_feeding]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Formats []string `yaml:"formats"`
+	}
+	if found, err := pipeline.StepConfig(cfg, "email", &v); found || err != nil {
+		t.Fatalf("email: found %v, err %v", found, err)
+	}
+	found, err := pipeline.StepConfig(cfg, "render", &v)
+	if !found || err == nil || !strings.Contains(err.Error(), "bilean.yaml:5: pipeline.scheduled render") || !strings.Contains(err.Error(), "colour") {
+		t.Fatalf("render with an unknown key: found %v, err %v", found, err)
+	}
+}

@@ -183,3 +183,20 @@ func Build(env Env, chain string, steps []config.Step, mw ...Middleware) (*Chain
 	}
 	return c, nil
 }
+
+// StepConfig decodes into v the configuration of the first step named name in the scheduled
+// chain, strictly; found is false (and v untouched) when the chain has no such step. Commands
+// that render or send outside a run (`invoices show`, `outbox retry`) read their settings here,
+// so they are the run's. Errors name the configuration file and line.
+func StepConfig(cfg *config.Config, name string, v any) (found bool, err error) {
+	for _, s := range cfg.Pipeline.Scheduled {
+		if s.Name != name {
+			continue
+		}
+		if err := DecodeNode(s.Node, v); err != nil {
+			return true, fmt.Errorf("%s:%d: pipeline.scheduled %s: %w", cfg.Path, s.Line, name, err)
+		}
+		return true, nil
+	}
+	return false, nil
+}

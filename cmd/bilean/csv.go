@@ -11,12 +11,8 @@ import (
 // writeCSV renders an invoice as CSV with the render step's settings from the scheduled chain.
 func writeCSV(w io.Writer, inv *invoice.Invoice, a *app) error {
 	var c handlers.RenderConfig
-	for _, s := range a.cfg.Pipeline.Scheduled {
-		if s.Name == "render" {
-			if err := pipeline.DecodeNode(s.Node, &c); err != nil {
-				return err
-			}
-		}
+	if _, err := pipeline.StepConfig(a.cfg, "render", &c); err != nil {
+		return err
 	}
 	reg, err := handlers.Renderers(c)
 	if err != nil {

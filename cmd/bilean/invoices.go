@@ -185,12 +185,8 @@ func (a *app) writeDocument(cmd *cobra.Command, inv *invoice.Invoice, format, ou
 // the documents section.
 func renderDocument(w io.Writer, inv *invoice.Invoice, format string, a *app) error {
 	var c handlers.RenderConfig
-	for _, s := range a.cfg.Pipeline.Scheduled {
-		if s.Name == "render" && s.Node != nil {
-			if err := pipeline.DecodeNode(s.Node, &c); err != nil {
-				return err
-			}
-		}
+	if _, err := pipeline.StepConfig(a.cfg, "render", &c); err != nil {
+		return err
 	}
 	reg, err := handlers.RenderersFor(c, a.cfg.Documents, a.cfg.Location())
 	if err != nil {

@@ -205,12 +205,8 @@ func retryOne(ctx context.Context, st store.Store, ob store.Outbox, id int64, fo
 // emailSender builds the email handler as the scheduled chain configures it.
 func (a *app) emailSender(st store.Store) (*handlers.Email, error) {
 	var c handlers.EmailConfig
-	for _, s := range a.cfg.Pipeline.Scheduled {
-		if s.Name == "email" {
-			if err := pipeline.DecodeNode(s.Node, &c); err != nil {
-				return nil, fmt.Errorf("%s:%d: email: %w", a.cfg.Path, s.Line, err)
-			}
-		}
+	if _, err := pipeline.StepConfig(a.cfg, "email", &c); err != nil {
+		return nil, err
 	}
 	h, err := handlers.NewEmail(a.env(st), c)
 	if err != nil {
