@@ -242,20 +242,7 @@ func (p *meterParser) readCSV(r io.Reader) error {
 	if err != nil || cols == nil {
 		return err
 	}
-	idx := map[string]int{}
-	var attrCols []int
-	fatal := false
-	for i, c := range cols {
-		if j, dup := idx[c]; dup {
-			el.addf(1, c, ": column given twice in the header (columns %d and %d)", j+1, i+1)
-			fatal = true
-			continue
-		}
-		idx[c] = i
-		if !slices.Contains(meterColumns, c) {
-			attrCols = append(attrCols, i)
-		}
-	}
+	idx, attrCols, fatal := headerColumns(el, cols, meterColumns)
 	for _, req := range meterColumns[:7] {
 		if _, ok := idx[req]; !ok {
 			el.add(1, req, ": required column missing from the header")

@@ -377,20 +377,7 @@ func (u *usageParser) readCSV(r io.Reader) error {
 	if err != nil || cols == nil {
 		return err
 	}
-	idx := map[string]int{}
-	var attrCols []int
-	fatal := false
-	for i, c := range cols {
-		if j, dup := idx[c]; dup {
-			el.addf(1, c, ": column given twice in the header (columns %d and %d)", j+1, i+1)
-			fatal = true
-			continue
-		}
-		idx[c] = i
-		if !contains(usageColumns, c) {
-			attrCols = append(attrCols, i)
-		}
-	}
+	idx, attrCols, fatal := headerColumns(el, cols, usageColumns)
 	for _, req := range usageColumns[:4] {
 		if _, ok := idx[req]; !ok {
 			el.add(1, req, ": required column missing from the header")
@@ -586,4 +573,22 @@ func jsonAttr(el *errList, line int, k string, x json.RawMessage) (string, bool)
 		el.addf(line, "attributes."+k, ": want a string or a number, got %s", short(x))
 		return "", false
 	}
+}
+
+// headerColumns indexes a CSV header: each column's position by name, and the positions of the
+// columns not in known (attributes). A column given twice is an error on line 1 (fatal).
+func headerColumns(el *errList, cols, known []string) (idx map[string]int, attrCols []int, fatal bool) {
+	idx = map[string]int{}
+	for i, c := range cols {
+		if j, dup := idx[c]; dup {
+			el.addf(1, c, ": column given twice in the header (columns %d and %d)", j+1, i+1)
+			fatal = true
+			continue
+		}
+		idx[c] = i
+		if !contains(known, c) {
+			attrCols = append(attrCols, i)
+		}
+	}
+	return idx, attrCols, fatal
 }
