@@ -74,48 +74,26 @@ func loadStoredMeters(ctx context.Context, st store.Store, run *pipeline.Run, id
 		if len(totals) == 0 {
 			continue
 		}
-		totals, err := unbilledMeters(ctx, st, id, totals)
-		if err != nil {
-			it.Err = err
-			continue
-		}
-		it.Meters = append(it.Meters, totals...)
+		it.Meters = append(it.Meters, unbilledMeters(it.MeterBilled, totals)...)
 		if err := checkMeterOverlaps(it.Meters); err != nil {
 			it.Err = err
 		}
 	}
 }
 
-// unbilledMeters drops the totals that live charged ranges of their pseudo-resources already
-// cover wholly (billed by an earlier invoice). A total that is billed only in part is kept: the
-// store refuses to bill it again and names the invoice.
-func unbilledMeters(ctx context.Context, feed store.Feed, customerID string, totals []billing.MeterTotal) ([]billing.MeterTotal, error) {
-	seen := map[string]bool{}
-	var rids []string
-	for _, m := range totals {
-		if k := calc.MeterResourceID(m); !seen[k] {
-			seen[k] = true
-			rids = append(rids, k)
-		}
-	}
-	sort.Strings(rids)
-	billed, err := feed.ResourceHistory(ctx, customerID, rids)
-	if err != nil {
-		return nil, fmt.Errorf("load billed meter ranges: %w", err)
-	}
-	charged := make(map[string]interval.Set, len(billed))
-	for _, ru := range billed {
-		charged[ru.ResourceID] = ru.Charged
-	}
+// unbilledMeters drops the totals that the live charged ranges of their pseudo-resources (read
+// once per batch by the feeding, Item.MeterBilled) already cover wholly. A total billed only in
+// part is kept: the calculator bills the rest.
+func unbilledMeters(billed map[string]store.BilledSets, totals []billing.MeterTotal) []billing.MeterTotal {
 	out := totals[:0]
 	for _, m := range totals {
-		set := charged[calc.MeterResourceID(m)]
+		set := billed[calc.MeterResourceID(m)].Charged
 		if len(set) > 0 && interval.NewSet(m.Range).Subtract(set).Seconds() == 0 {
 			continue // already billed
 		}
 		out = append(out, m)
 	}
-	return out, nil
+	return out
 }
 
 // loadReplacedMeters gives a regenerate run's item the stored totals whose ranges the replaced
