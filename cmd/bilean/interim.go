@@ -47,6 +47,16 @@ func (a *app) interimCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			if period != "" {
+				// A month already invoiced has nothing left to show but late usage: say so.
+				done, err := st.Invoiced(cmd.Context(), args, month)
+				if err != nil {
+					return err
+				}
+				if n := done[args[0]]; n != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "note: %s is already invoiced on %s; this shows only what it did not bill\n", period, n)
+				}
+			}
 			var item *pipeline.Item
 			_, err = pipeline.Execute(cmd.Context(), a.env(st), pipeline.Options{
 				Mode: pipeline.Interim, Period: month, Until: t,
